@@ -1,0 +1,59 @@
+# Two commands for a newcomer: `make book` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.installed
+export PATH := $(BIN):$(PATH)
+export PYTHONHASHSEED := 0
+export MPLBACKEND := Agg
+
+.PHONY: help venv book book-clean test exercises grade-demo bench browser clean
+
+help:
+	@echo "make book        build the Jupyter Book into _build/html"
+	@echo "make test        run the whole test suite (builds the book, grades notebooks, drives a browser)"
+	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader"
+	@echo "make grade-demo  autograde the bundled demo class in a temporary course"
+	@echo "make bench       measure build, grading, distillation quality and speed"
+
+# The virtual environment is rebuilt only when the pins or the package metadata change.
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+# Debian's chromium for the browser tests; installed only when missing and we are root (as in CI).
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "chromium missing: run 'sudo apt-get install chromium' to enable the browser tests"; fi; \
+	fi
+
+book: venv
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	@echo "The book is at $(CURDIR)/_build/html/index.html"
+
+book-clean:
+	rm -rf _build
+
+test: venv browser
+	$(BIN)/python -m pytest
+
+exercises: venv
+	$(BIN)/python -m kdutils.course generate
+
+grade-demo: venv
+	$(BIN)/python -m kdutils.course grade-demo
+
+bench: venv
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf _build .pytest_cache

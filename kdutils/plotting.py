@@ -1,0 +1,118 @@
+"""Figures for the book, in one consistent matplotlib style.
+
+Every function returns a ``matplotlib.figure.Figure`` and never calls
+``plt.show()``; the notebook displays what it is given.
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg") if matplotlib.get_backend().lower() == "agg" else None
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from .losses import softmax_with_temperature
+
+__all__ = [
+    "STYLE",
+    "plot_temperature_softmax",
+    "plot_learning_curves",
+    "plot_accuracy_over_seeds",
+    "plot_similarity_heatmap",
+    "plot_series",
+]
+
+STYLE = {
+    "figure.dpi": 110,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "font.size": 10,
+    "axes.prop_cycle": matplotlib.cycler(color=["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]),
+}
+
+def _figure(width: float = 6.4, height: float = 3.6, ncols: int = 1):
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(1, ncols, figsize=(width, height), squeeze=False)
+    plt.close(fig)  # the caller displays it; keep pyplot's registry empty
+    for ax in axes.ravel():
+        for key, value in (("top", False), ("right", False)):
+            ax.spines[key].set_visible(value)
+        ax.grid(True, alpha=0.3)
+    return fig, list(axes.ravel())
+
+def plot_temperature_softmax(logits, temperatures: Sequence[float] = (1, 2, 4, 10), class_names=None) -> Figure:
+    """Bars of ``softmax(logits / T)`` for several temperatures, side by side (chapter "Softmax and temperature")."""
+    z = torch.as_tensor(logits, dtype=torch.float32)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(len(z))]
+    fig, axes = _figure(width=2.4 * len(temperatures), height=2.8, ncols=len(temperatures))
+    for ax, T in zip(axes, temperatures):
+        p = softmax_with_temperature(z, T).numpy()
+        ax.bar(names, p, color="#1f77b4")
+        ax.set_title(f"T = {T:g}")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("class")
+    axes[0].set_ylabel("probability")
+    fig.tight_layout()
+    return fig
+
+def plot_learning_curves(histories: Mapping[str, Mapping[str, Sequence[float]]], metric: str = "val_accuracy") -> Figure:
+    """One line per run: ``metric`` per epoch from ``kdutils.train`` histories."""
+    fig, (ax,) = _figure()
+    for label, h in histories.items():
+        values = h[metric]
+        ax.plot(range(1, len(values) + 1), values, label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric.replace("_", " "))
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+def plot_accuracy_over_seeds(results: Mapping[str, Sequence[float]], ylabel: str = "test accuracy") -> Figure:
+    """Each seed as a dot, and mean ± one standard deviation as an error bar, per method."""
+    fig, (ax,) = _figure(width=1.6 * max(len(results), 3) + 1.5)
+    rng = np.random.default_rng(0)
+    for i, (label, values) in enumerate(results.items()):
+        v = np.asarray(values, dtype=float)
+        ax.scatter(i + rng.uniform(-0.08, 0.08, len(v)), v, s=14, alpha=0.6, color="#7f7f7f", zorder=2)
+        std = v.std(ddof=1) if len(v) > 1 else 0.0
+        ax.errorbar(i + 0.22, v.mean(), yerr=std, fmt="o", capsize=5, color="#d62728", zorder=3)
+    ax.set_xticks(range(len(results)), list(results.keys()))
+    ax.set_ylabel(ylabel)
+    fig.tight_layout()
+    return fig
+
+def plot_similarity_heatmap(matrix, class_names=None, title: str = "mean soft label per true class") -> Figure:
+    """Heatmap of a ``(C, C)`` matrix: row = true class, column = probability given to that class."""
+    m = np.asarray(matrix, dtype=float)
+    names = list(class_names) if class_names is not None else [str(i) for i in range(len(m))]
+    fig, (ax,) = _figure(width=5.2, height=4.4)
+    ax.grid(False)
+    im = ax.imshow(m, cmap="viridis")
+    ax.set_xticks(range(len(names)), names)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_xlabel("class in the soft label")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return fig
+
+def plot_series(x, series: Mapping[str, Sequence[float]], xlabel: str, ylabel: str, errors: Mapping[str, Sequence[float]] | None = None, logx: bool = False) -> Figure:
+    """Lines of y against x (e.g. accuracy against T), optionally with error bars."""
+    fig, (ax,) = _figure()
+    for label, ys in series.items():
+        err = None if errors is None else errors.get(label)
+        ax.errorbar(x, ys, yerr=err, marker="o", capsize=4, label=label)
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,38 @@
+"""Shared pytest fixtures.
+
+``built_book`` builds the Jupyter Book once per test session, exactly as
+``make book`` does (strict: ``-W -n --keep-going``), and returns the path of
+``_build/html``. The browser tests and the book tests both use it.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """Build the book strictly (as ``make book``) and return ``_build/html``; fail on any warning."""
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", MPLBACKEND="Agg")
+    proc = subprocess.run(
+        [str(BIN / "jupyter-book"), "build", ".", "--builder", "html", "-W", "-n", "--keep-going"],
+        cwd=ROOT, env=env, capture_output=True, text=True,
+    )
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        pytest.fail(f"strict book build failed (exit {proc.returncode}):\n{log[-6000:]}")
+    html = ROOT / "_build" / "html"
+    assert (html / "index.html").exists(), "book built but _build/html/index.html is missing"
+    return html

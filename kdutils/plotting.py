@@ -116,3 +116,90 @@ def plot_series(x, series: Mapping[str, Sequence[float]], xlabel: str, ylabel: s
     ax.legend(frameon=False)
     fig.tight_layout()
     return fig
+
+
+# --- Added for the chapters "Softmax, temperature and dark knowledge", "The distillation loss"
+# --- and "Coding problem 2".
+
+def plot_soft_label_examples(images, probs: Mapping[str, Sequence], titles: Sequence[str] | None = None, class_names=None) -> Figure:
+    """One row per example: the image, then its soft labels as grouped bars (chapter "Softmax, temperature and dark knowledge").
+
+    ``images`` is ``(K, H, W)`` or ``(K, 1, H, W)``; ``probs`` maps a legend
+    label (e.g. ``"T = 1"``) to a ``(K, C)`` array of probabilities, so each
+    row compares the same example's soft label at several temperatures.
+    """
+    imgs = np.asarray(images, dtype=float)
+    if imgs.ndim == 4 and imgs.shape[1] == 1:
+        imgs = imgs[:, 0]
+    if imgs.ndim != 3:
+        raise ValueError(f"images must be (K, H, W) or (K, 1, H, W), got images.shape={np.shape(images)}")
+    if not probs:
+        raise ValueError("probs must map at least one label to a (K, C) array, got probs={}")
+    arrays = {label: np.asarray(p, dtype=float) for label, p in probs.items()}
+    k = len(imgs)
+    for label, p in arrays.items():
+        if p.ndim != 2 or len(p) != k:
+            raise ValueError(f"probs[{label!r}] must be (K, C) with K={k}, got shape {p.shape}")
+    n_classes = next(iter(arrays.values())).shape[1]
+    names = list(class_names) if class_names is not None else [str(i) for i in range(n_classes)]
+    if titles is not None and len(titles) != k:
+        raise ValueError(f"titles must have one entry per image (K={k}), got len(titles)={len(titles)}")
+    with plt.rc_context(STYLE):
+        fig, axes = plt.subplots(k, 2, figsize=(7.2, 2.2 * k), squeeze=False, gridspec_kw={"width_ratios": [1, 3.2]})
+    plt.close(fig)
+    width = 0.8 / len(arrays)
+    x = np.arange(n_classes)
+    for row in range(k):
+        ax_img, ax_bar = axes[row]
+        ax_img.imshow(imgs[row], cmap="gray_r")
+        ax_img.set_xticks([])
+        ax_img.set_yticks([])
+        if titles is not None:
+            ax_img.set_title(titles[row], fontsize=9)
+        for j, (label, p) in enumerate(arrays.items()):
+            ax_bar.bar(x + (j - (len(arrays) - 1) / 2) * width, p[row], width=width, label=label)
+        ax_bar.set_xticks(x, names)
+        ax_bar.set_ylim(0, 1)
+        ax_bar.set_ylabel("probability")
+        for key in ("top", "right"):
+            ax_bar.spines[key].set_visible(False)
+        ax_bar.grid(True, axis="y", alpha=0.3)
+    axes[0][1].legend(frameon=False, ncols=len(arrays), fontsize=8)
+    axes[-1][1].set_xlabel("class")
+    fig.tight_layout()
+    return fig
+
+
+def plot_fit_to_target(losses: Sequence[float], probs, target: Sequence[float], class_names=None) -> Figure:
+    """Two panels: the loss per step (log scale), and each output probability per step against its target (dashed).
+
+    ``probs`` is ``(steps, C)``, ``target`` is ``(C,)``. Used in chapter
+    "Coding problem 2" to show a student's softmax converging to ``[0.8, 0.1, 0.1]``.
+    """
+    loss = np.asarray(losses, dtype=float)
+    p = np.asarray(probs, dtype=float)
+    t = np.asarray(target, dtype=float)
+    if loss.ndim != 1 or loss.size == 0:
+        raise ValueError(f"losses must be a non-empty 1-D sequence, got shape {loss.shape}")
+    if p.ndim != 2 or t.ndim != 1 or p.shape[1] != t.size:
+        raise ValueError(f"probs must be (steps, C) and target (C,), got probs.shape={p.shape}, target.shape={t.shape}")
+    names = list(class_names) if class_names is not None else [f"class {i}" for i in range(t.size)]
+    fig, (ax_loss, ax_p) = _figure(width=9.0, height=3.4, ncols=2)
+    ax_loss.plot(np.arange(1, loss.size + 1), loss)
+    if (loss > 0).all():
+        ax_loss.set_yscale("log")
+    ax_loss.set_xlabel("step")
+    ax_loss.set_ylabel("loss")
+    steps = np.arange(1, len(p) + 1)
+    for i in range(t.size):
+        (line,) = ax_p.plot(steps, p[:, i], label=names[i])
+        ax_p.axhline(t[i], color=line.get_color(), linestyle="--", linewidth=1)
+    ax_p.set_ylim(0, 1)
+    ax_p.set_xlabel("step")
+    ax_p.set_ylabel("probability (dashed: target)")
+    ax_p.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+__all__ += ["plot_soft_label_examples", "plot_fit_to_target"]

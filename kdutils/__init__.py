@@ -13,9 +13,10 @@ Modules, one concept each:
 * ``train``       supervised and distillation loops, evaluation, seeding
 * ``plotting``    the book's figures
 * ``experiments`` multi-seed summaries and soft-label analysis
+* ``recipes``     named distillation recipes (teacher, scratch, KD variants) run per seed
 * ``grading``     autograding checks for the nbgrader assignments
 """
-from . import data, experiments, grading, losses, models, plotting, train
+from . import data, experiments, grading, losses, models, plotting, recipes, train
 
 __version__ = "0.1.0"
-__all__ = ["data", "experiments", "grading", "losses", "models", "plotting", "train"]
+__all__ = ["data", "experiments", "grading", "losses", "models", "plotting", "recipes", "train"]

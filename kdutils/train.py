@@ -30,6 +30,7 @@ __all__ = [
     "evaluate",
     "train_supervised",
     "train_distillation",
+    "fit_tensors",
 ]
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -186,3 +187,81 @@ def train_distillation(
         return losses.distillation_loss(student(x), t_logits, y, T=T, alpha=alpha)
 
     return _run(student, loader, batch_loss, cfg, val_loader, augment, seed, progress, "distillation")
+
+
+def fit_tensors(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    teacher: nn.Module | None = None,
+    T: float = 4.0,
+    alpha: float = 0.9,
+    config: TrainConfig | None = None,
+    batch_size: int = 128,
+    augment: Augment | None = None,
+    seed: int = 0,
+) -> dict[str, list[float]]:
+    """Fast path for in-memory tensors: mini-batches by index, no ``DataLoader``.
+
+    Without a ``teacher`` it trains ``model`` with cross-entropy on ``y`` (as
+    ``train_supervised``); with one it minimises
+    ``kdutils.losses.distillation_loss`` against the frozen teacher (as
+    ``train_distillation``; ``alpha`` weights the soft term). Without
+    ``augment`` the teacher's logits are computed once for all of ``X``;
+    with ``augment`` (e.g. ``kdutils.data.random_shift``) teacher and student
+    see the *same* augmented batch, the "consistent teaching" of Beyer et al.
+    (2022). ``X`` is ``(N, ...)``, ``y`` ``(N,)``; batches are shuffled by a
+    generator seeded with ``seed``. Returns ``{"loss": [...]}``, one mean loss
+    per epoch, and leaves ``model`` in eval mode. Used in "Experiments that
+    matter", "Beyond logits" and by
+    ``kdutils.recipes``, where small models make ``DataLoader`` overhead dominate.
+    """
+    from ._checks import check_tensor
+
+    check_tensor("X", X, min_dim=1)
+    check_tensor("y", y, floating=False)
+    if y.is_floating_point() or y.is_complex() or y.dtype == torch.bool:
+        raise TypeError(f"y must hold integer class indices, got y.dtype={y.dtype}")
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"X and y must have the same non-zero length, got len(X)={len(X)} and len(y)={len(y)}")
+    batch_size = check_positive_int("batch_size", batch_size)
+    cfg = config or TrainConfig()
+    check_positive_int("epochs", cfg.epochs)
+    if teacher is not None:
+        T = check_temperature(T)
+        alpha = check_alpha(alpha)
+        teacher.eval()
+        with torch.no_grad():
+            all_t_logits = teacher(X) if augment is None else None  # (N, C), reused every epoch
+    opt, sched = _optimizer(model, cfg)
+    gen = torch.Generator().manual_seed(seed)
+    history: dict[str, list[float]] = {"loss": []}
+    n = len(X)
+    model.train()
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, n, batch_size):
+            idx = perm[i : i + batch_size]
+            xb, yb = X[idx], y[idx]  # (B, ...), (B,)
+            if augment is not None:
+                xb = augment(xb, gen)
+            out = model(xb)  # (B, C)
+            if teacher is None:
+                loss = F.cross_entropy(out, yb)
+            else:
+                if all_t_logits is not None:
+                    t_logits = all_t_logits[idx]
+                else:
+                    with torch.no_grad():
+                        t_logits = teacher(xb)
+                loss = losses.distillation_loss(out, t_logits, yb, T=T, alpha=alpha)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        if sched is not None:
+            sched.step()
+        history["loss"].append(total / n)
+    model.eval()
+    return history

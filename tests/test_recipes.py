@@ -1,0 +1,173 @@
+"""Tests of kdutils.recipes: recipe/setup validation, one run end to end (tiny epochs), summaries and the bias fix."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+import kdutils as kd
+from kdutils.recipes import RECIPES, Recipe, RunResult, Setup
+
+TINY_TEACHER = Recipe("tiny_teacher", kind="teacher", epochs=2, lr=1e-3)
+TINY = Setup(per_class=5, student_hidden=8, teacher=TINY_TEACHER)
+
+
+def tiny(name: str, epochs: int = 5) -> Recipe:
+    return dataclasses.replace(RECIPES[name], epochs=epochs)
+
+
+def test_published_recipes_have_the_published_settings():
+    assert set(RECIPES) == {"teacher", "scratch", "recommended", "pytorch_tutorial", "keras_example"}
+    pt, ke = RECIPES["pytorch_tutorial"], RECIPES["keras_example"]
+    assert (pt.kind, pt.T, pt.alpha) == ("kd", 2.0, 0.25)  # soft 0.25, CE 0.75
+    assert (ke.kind, ke.T, ke.alpha) == ("kd", 10.0, 0.9)  # Keras alpha=0.1 is the *hard* weight
+    students = [r for r in RECIPES.values() if r.kind != "teacher"]
+    # same schedule for every student recipe: only the loss differs
+    assert len({(r.epochs, r.lr, r.batch_size, r.shift) for r in students}) == 1
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, word",
+    [
+        (dict(kind="student"), ValueError, "kind"),
+        (dict(T=0.0), ValueError, "T"),
+        (dict(alpha=1.5), ValueError, "alpha"),
+        (dict(epochs=0), ValueError, "epochs"),
+        (dict(epochs=2.5), TypeError, "epochs"),
+        (dict(lr=-1.0), ValueError, "lr"),
+        (dict(shift=-1), ValueError, "shift"),
+        (dict(batch_size=0), ValueError, "batch_size"),
+    ],
+)
+def test_recipe_rejects_bad_values(kwargs, exc, word):
+    with pytest.raises(exc, match=word):
+        Recipe("bad", **kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, word",
+    [
+        (dict(dataset="cifar"), ValueError, "dataset"),
+        (dict(per_class=0), ValueError, "per_class"),
+        (dict(student_hidden=0), ValueError, "student_hidden"),
+        (dict(teacher_kind="resnet"), ValueError, "teacher_kind"),
+        (dict(exclude_classes=[3]), TypeError, "exclude_classes"),
+        (dict(teacher=RECIPES["scratch"]), ValueError, "teacher"),
+    ],
+)
+def test_setup_rejects_bad_values(kwargs, exc, word):
+    with pytest.raises(exc, match=word):
+        Setup(**kwargs)
+
+
+def test_get_recipe_by_name_and_unknown_name():
+    assert kd.recipes.get_recipe("recommended") is RECIPES["recommended"]
+    r = Recipe("mine")
+    assert kd.recipes.get_recipe(r) is r
+    with pytest.raises(ValueError, match="recipe"):
+        kd.recipes.get_recipe("distil_harder")
+
+
+def test_transfer_set_sizes_and_excluded_class():
+    X, y = kd.recipes.transfer_set(Setup(per_class=7), seed=1)
+    assert len(y) == 70 and torch.bincount(y, minlength=10).tolist() == [7] * 10
+    X, y = kd.recipes.transfer_set(Setup(per_class=None, exclude_classes=(3,)), seed=0)
+    full = kd.recipes.get_splits("digits").y_train
+    assert (y != 3).all() and len(y) == int((full != 3).sum())
+
+
+def test_run_recipe_end_to_end_is_deterministic_and_shares_the_teacher():
+    a = kd.recipes.run_recipe(tiny("recommended"), TINY, seed=0)
+    b = kd.recipes.run_recipe(tiny("recommended"), TINY, seed=0)
+    n_test = len(kd.recipes.get_splits("digits").y_test)
+    assert isinstance(a, RunResult) and a.recipe == "recommended" and a.seed == 0
+    assert 0.0 <= a.accuracy <= 1.0
+    assert a.errors == round((1 - a.accuracy) * n_test)
+    assert len(a.class_accuracy) == 10
+    assert a.accuracy == b.accuracy
+    # the same teacher object serves every student of a seed; another seed gets another teacher
+    assert kd.recipes.get_teacher(TINY, 0) is kd.recipes.get_teacher(TINY, 0)
+    assert kd.recipes.get_teacher(TINY, 1) is not kd.recipes.get_teacher(TINY, 0)
+    t = kd.recipes.run_recipe("teacher", TINY, seed=0)
+    assert t.model is kd.recipes.get_teacher(TINY, 0)
+
+
+def test_distillation_moves_the_student_towards_the_teacher():
+    """With enough steps the distilled student agrees with its teacher more than the scratch student's init does."""
+    s = dataclasses.replace(TINY, per_class=20)
+    teacher = kd.recipes.get_teacher(s, 0)
+    X = kd.recipes.get_splits("digits").X_test
+    t_pred = kd.train.predict_logits(teacher, X).argmax(-1)
+    kd_run = kd.recipes.run_recipe(tiny("keras_example", 60), s, seed=0)
+    agree = (kd.train.predict_logits(kd_run.model, X).argmax(-1) == t_pred).float().mean().item()
+    kd.train.set_seed(0)
+    untrained = kd.models.build_model(kd.models.student_config(8, 8))
+    agree0 = (kd.train.predict_logits(untrained, X).argmax(-1) == t_pred).float().mean().item()
+    assert agree > agree0 + 0.3
+
+
+def test_run_recipe_rejects_bad_seed_and_recipe():
+    with pytest.raises(TypeError, match="seed"):
+        kd.recipes.run_recipe(tiny("scratch"), TINY, seed="0")
+    with pytest.raises(ValueError, match="recipe"):
+        kd.recipes.run_recipe("nope", TINY, seed=0)
+    with pytest.raises(ValueError, match="seeds"):
+        kd.recipes.run_seeds(tiny("scratch"), TINY, seeds=[])
+
+
+def _fake(name, accs, n=100):
+    return [RunResult(name, i, a, round((1 - a) * n), [a] * 10, torch.nn.Identity()) for i, a in enumerate(accs)]
+
+
+def test_summary_table_gap_recovered_uses_mean_errors():
+    res = {
+        "teacher": _fake("teacher", [0.98, 0.98]),  # 2 errors
+        "scratch": _fake("scratch", [0.90, 0.88]),  # 11 errors on average
+        "kd": _fake("kd", [0.96, 0.94]),  # 5 errors on average
+    }
+    table = kd.recipes.summary_table(res)
+    assert table["kd"]["test_errors"] == 5.0
+    assert table["kd"]["gap_recovered"] == pytest.approx((11 - 5) / (11 - 2))
+    assert table["teacher"]["gap_recovered"] is None and table["scratch"]["gap_recovered"] is None
+    assert table["scratch"]["mean_acc"] == pytest.approx(0.89)
+    assert table["scratch"]["std_acc"] == pytest.approx(0.0141421, rel=1e-4)
+    assert table["kd"]["seeds"] == [0, 1]
+
+
+def test_compare_runs_every_recipe_on_the_same_seeds():
+    res = kd.recipes.compare([tiny("scratch", 2), tiny("pytorch_tutorial", 2)], TINY, seeds=[0, 1])
+    assert list(res) == ["scratch", "pytorch_tutorial"]
+    assert [r.seed for r in res["pytorch_tutorial"]] == [0, 1]
+
+
+def test_shift_class_bias_copies_and_moves_one_bias():
+    kd.train.set_seed(0)
+    m = kd.models.build_model(kd.models.student_config(8, 8))
+    before = m.head.bias.detach().clone()
+    m2 = kd.recipes.shift_class_bias(m, 3, 2.5)
+    assert torch.equal(m.head.bias.detach(), before)  # original untouched
+    diff = m2.head.bias.detach() - before
+    assert diff[3].item() == pytest.approx(2.5) and torch.count_nonzero(diff) == 1
+    x = torch.rand(50, 1, 8, 8)
+    assert (kd.recipes.shift_class_bias(m, 3, 1e4)(x).argmax(-1) == 3).all()
+    with pytest.raises(ValueError, match="class_index"):
+        kd.recipes.shift_class_bias(m, 10, 1.0)
+    with pytest.raises(TypeError, match="model"):
+        kd.recipes.shift_class_bias(torch.nn.Linear(3, 3), 0, 1.0)
+
+
+def test_choose_bias_shift_undoes_a_known_bias_drop():
+    """A classifier whose class-3 logit was pushed down by 4 is repaired by a shift of about 4."""
+    torch.manual_seed(0)
+    y = torch.randint(0, 10, (400,))
+    X = torch.nn.functional.one_hot(y, 10).float()[:, None, None, :] * 3.0 + 0.3 * torch.randn(400, 1, 1, 10)
+    model = kd.models.MLP(kd.models.MLPConfig(in_features=10, hidden=(), num_classes=10))
+    with torch.no_grad():
+        model.head.weight.copy_(torch.eye(10))
+        model.head.bias.zero_()
+        model.head.bias[3] = -4.0
+    pred = kd.train.predict_logits(model, X).argmax(-1)
+    assert (pred[y == 3] == 3).float().mean() < 0.1
+    delta, acc = kd.recipes.choose_bias_shift(model, X, y, 3)
+    assert 2.5 <= delta <= 5.5 and acc > 0.95

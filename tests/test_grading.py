@@ -1,0 +1,220 @@
+"""Unit tests of kdutils.grading, in-process (no nbgrader): every check passes correct code,
+fails known mistakes with its diagnosis, and cannot be fooled by tampering.
+
+The buggy and alternative function bodies come from the submission catalogue
+(tests/submissions/catalogue.py), the same ones the nbgrader tests grade end to end.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+import kdutils as kd
+from submissions import catalogue as cat
+
+G = kd.grading
+LOSS_FUNCTIONS = ("softmax_with_temperature", "soft_cross_entropy", "kd_kl_loss", "distillation_loss")
+
+
+def define(source: str, name: str, extra: dict | None = None):
+    """Execute a submission's cell source and return the function it defines."""
+    ns = {"torch": torch, "F": F, "math": math, "kd": kd, "nn": torch.nn}
+    ns.update(extra or {})
+    for src in [cat.solution_cells("losses")[f] for f in LOSS_FUNCTIONS] if name == "distillation_loss" else []:
+        exec(src, ns)  # the reference kd_kl_loss, used by some distillation_loss bodies
+    exec(source, ns)
+    return ns[name]
+
+
+def reference_cells(assignment):
+    return cat.solution_cells(assignment)
+
+
+def run(check: str, fn, part: str, hidden: bool = True) -> str | None:
+    """None when the check passes, else the AssertionError's message."""
+    try:
+        getattr(G, f"check_{check}")(fn, part, hidden=hidden)
+    except AssertionError as e:
+        return str(e)
+    return None
+
+
+@pytest.mark.parametrize("name", LOSS_FUNCTIONS)
+def test_reference_solution_passes_every_part(name):
+    fn = define(reference_cells("losses")[name], name)
+    for part in G.PARTS[name]:
+        for hidden in (False, True):
+            assert run(name, fn, part, hidden) is None, (name, part, hidden)
+
+
+@pytest.mark.parametrize("student", [s for s in cat.ALT_LOSSES], ids=lambda s: s.student)
+def test_alternative_correct_losses_pass(student):
+    ns = {}
+    for name in LOSS_FUNCTIONS:
+        src = student.cells.get(name, reference_cells("losses")[name])
+        ns[name] = define(src, name, extra=ns)
+        for part in G.PARTS[name]:
+            assert run(name, ns[name], part) is None, (student.student, name, part)
+
+
+@pytest.mark.parametrize("bug", sorted(cat.LOSSES_BUGS))
+def test_known_loss_mistake_is_diagnosed(bug):
+    name, body, words = cat.LOSSES_BUGS[bug]
+    fn = define(cat.fn(name, cat.ARGS[name], body), name)
+    part = cat._first_failing[bug].removeprefix(f"test_{name}_")
+    message = run(name, fn, part)
+    assert message is not None, f"{bug} passed {part}"
+    assert words in message, message
+
+
+def test_messages_name_the_classic_mistakes():
+    """The issue's examples, word for word."""
+    no_t2 = define(cat.fn("kd_kl_loss", cat.KD_ARGS, cat.LOSSES_BUGS["kd_no_T2"][1]), "kd_kl_loss")
+    assert "off by exactly T² = 16: multiply the KL term by T**2" in run("kd_kl_loss", no_t2, "example")
+    probs = define(cat.fn("kd_kl_loss", cat.KD_ARGS, cat.LOSSES_BUGS["kd_kl_div_probs"][1]), "kd_kl_loss")
+    assert "negative loss: `F.kl_div` expects log-probabilities".replace("`", "") in run("kd_kl_loss", probs, "example")
+    mean = define(cat.fn("kd_kl_loss", cat.KD_ARGS, cat.LOSSES_BUGS["kd_mean"][1]), "kd_kl_loss")
+    assert "off by a factor of C = 10: use reduction='batchmean', not 'mean'" in run("kd_kl_loss", mean, "batch")
+
+
+def test_a_bug_only_costs_its_own_behaviours():
+    """Missing T² fails the temperature-dependent parts but not the T = 1 ones."""
+    no_t2 = define(cat.fn("kd_kl_loss", cat.KD_ARGS, cat.LOSSES_BUGS["kd_no_T2"][1]), "kd_kl_loss")
+    assert run("kd_kl_loss", no_t2, "batch") is None
+    assert run("kd_kl_loss", no_t2, "stable") is None
+    assert run("kd_kl_loss", no_t2, "temperature") is not None
+
+
+def test_calling_the_reference_earns_nothing_even_through_an_alias():
+    from kdutils.losses import kd_kl_loss as ref
+
+    def aliased(s, t, T):
+        return ref(s, t, T)
+
+    msg = run("kd_kl_loss", aliased, "example")
+    assert msg and "reference implementation" in msg and "kdutils.losses.kd_kl_loss" in msg
+    assert "reference implementation" in run("softmax_with_temperature", kd.losses.softmax_with_temperature, "batch")
+
+
+def test_hard_coded_example_fails_the_hidden_cases():
+    def hard(q, p):
+        return torch.tensor(0.7593)
+
+    assert run("soft_cross_entropy", hard, "example", hidden=False) is None  # the visible example alone...
+    assert run("soft_cross_entropy", hard, "example", hidden=True) is not None  # ...is not enough
+
+
+def test_always_equal_objects_and_tensor_subclasses_fail():
+    class AlwaysEqual(float):
+        def __eq__(self, other):
+            return True
+
+    class Liar(torch.Tensor):
+        def tolist(self):
+            return [0.7593]
+
+    assert "expected a torch.Tensor" in run("soft_cross_entropy", lambda q, p: AlwaysEqual(0.7593), "example")
+    msg = run("soft_cross_entropy", lambda q, p: torch.tensor(0.7593).as_subclass(Liar), "example")
+    assert "subclass of torch.Tensor" in msg
+
+
+def test_monkeypatching_torch_numpy_math_and_kdutils_gains_nothing(monkeypatch):
+    import numpy as np
+
+    wrong = define(cat.fn("kd_kl_loss", cat.KD_ARGS, "return torch.tensor(0.0)"), "kd_kl_loss")
+    monkeypatch.setattr(torch, "allclose", lambda *a, **k: True)
+    monkeypatch.setattr(torch.Tensor, "tolist", lambda self: [0.0])
+    monkeypatch.setattr(torch, "softmax", lambda x, dim=-1: x)
+    monkeypatch.setattr(F, "log_softmax", lambda x, dim=-1: x * 0)
+    monkeypatch.setattr(np, "allclose", lambda *a, **k: True)
+    monkeypatch.setattr(math, "isclose", lambda *a, **k: True)
+    monkeypatch.setattr(math, "isfinite", lambda *a, **k: True)
+    monkeypatch.setattr(kd.losses, "kd_kl_loss", wrong)
+    for part in G.PARTS["kd_kl_loss"]:
+        assert run("kd_kl_loss", wrong, part) is not None, part
+
+
+def test_checks_cannot_be_replaced():
+    with pytest.raises(AttributeError, match="read-only"):
+        kd.grading.check_kd_kl_loss = lambda *a, **k: None
+    with pytest.raises(AttributeError, match="read-only"):
+        del kd.grading.check_kd_kl_loss
+
+
+def test_same_verdict_twice():
+    bad = define(cat.fn("kd_kl_loss", cat.KD_ARGS, cat.LOSSES_BUGS["kd_reversed"][1]), "kd_kl_loss")
+    assert run("kd_kl_loss", bad, "temperature") == run("kd_kl_loss", bad, "temperature")
+
+
+def test_an_exception_in_the_student_code_is_reported():
+    def boom(logits, T=1.0):
+        raise NotImplementedError()
+
+    assert "raised NotImplementedError" in run("softmax_with_temperature", boom, "example")
+
+
+def test_bad_part_is_rejected():
+    with pytest.raises(ValueError, match="part must be one of"):
+        G.check_kd_kl_loss(lambda *a: None, "nonsense")
+
+
+# ------------------------------------------------------------------------------- training
+TRAINING_FUNCTIONS = ("fit_soft_targets", "distill_one_epoch", "evaluate_accuracy")
+
+
+def train_fn(source: str, name: str):
+    ns = {"torch": torch, "F": F, "kd": kd, "nn": torch.nn}
+    exec(source, ns)
+    return ns[name]
+
+
+@pytest.mark.parametrize("student", ["solution", "alt"])
+def test_correct_training_functions_pass(student):
+    sub = next(s for s in cat.TRAINING if s.student == student)
+    for name in TRAINING_FUNCTIONS:
+        fn = train_fn(sub.cells.get(name, reference_cells("training")[name]), name)
+        for part in G.PARTS[name]:
+            assert run(name, fn, part) is None, (student, name, part)
+
+
+@pytest.mark.parametrize("student", ["bug_a", "bug_b", "bug_c"])
+def test_training_mistakes_are_diagnosed(student):
+    sub = next(s for s in cat.TRAINING if s.student == student)
+    messages = []
+    for test_id in sub.lose:
+        name = next(n for n in TRAINING_FUNCTIONS if test_id.startswith(f"test_{n}_"))
+        part = test_id.removeprefix(f"test_{name}_")
+        fn = train_fn(sub.cells[name], name)
+        msg = run(name, fn, part)
+        assert msg is not None, (student, test_id)
+        messages.append(msg)
+    for word in sub.words:
+        assert any(word in m for m in messages), (word, messages)
+
+
+def test_training_diagnoses_from_the_issue():
+    grads = train_fn(cat._loop(no_grad=False), "distill_one_epoch")
+    assert run("distill_one_epoch", grads, "teacher") == \
+        "teacher received gradients: wrap its forward pass in torch.no_grad()"
+    train_mode = train_fn(cat._loop(teacher_eval=False), "distill_one_epoch")
+    assert "teacher was in training mode" in run("distill_one_epoch", train_mode, "teacher")
+    assert "call teacher.eval()" in run("distill_one_epoch", train_mode, "teacher")
+
+
+def test_final_student_is_measured_by_the_grader():
+    untrained = kd.models.build_model(kd.models.student_config(hidden=16))
+    assert "below the target" in (run_final(untrained, 5) or "")
+    assert "within" in (run_final(untrained, 500) or "")
+    wide = kd.models.build_model(kd.models.student_config(hidden=64))
+    assert "at most" in (run_final(wide, 5) or "")
+
+
+def run_final(model, epochs):
+    try:
+        G.check_final_student(model, epochs)
+    except AssertionError as e:
+        return str(e)
+    return None

@@ -1,0 +1,562 @@
+"""Measurements behind ``make bench``: book build, nbgrader grading, distillation quality, compression, loss speed.
+
+Plain functions, one per measurement, each returning JSON-ready data; ``run.py``
+calls them in order, shows a progress bar and writes ``results.json`` and
+``results.md``. The distillation part runs ``kdutils.recipes`` (the recipes of
+the book's chapter "Experiments that matter") and reports, next to it, the MNIST
+figures of Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural
+Network": 67 teacher / 146 scratch / 74 distilled test errors, 91 % of the gap.
+
+Nothing here is downloaded: the book and the courses are built from the
+repository, and the data come from ``kdutils.data``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+RECIPE_NAMES = ("teacher", "scratch", "recommended", "pytorch_tutorial", "keras_example")
+HINTON_2015_MNIST = {"teacher_errors": 67, "scratch_errors": 146, "kd_errors": 74, "gap_recovered": (146 - 74) / (146 - 67)}
+ASSIGNMENTS = ("losses", "training")
+
+#: Keys (dotted paths) every results.json carries, so other tools can read it.
+REQUIRED_KEYS = (
+    "machine",
+    "book.clean_build_s",
+    "book.cached_build_s",
+    "grading.seconds_per_notebook.losses",
+    "grading.seconds_per_notebook.training",
+    "grading.demo_class_s",
+    "compression.param_ratio",
+    "compression.latency_ratio",
+    "losses.kd_kl_loss_s",
+    "losses.naive_s",
+)
+RECIPE_FIELDS = ("mean_acc", "std_acc", "test_errors", "gap_recovered", "seeds")
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def median_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 0) -> float:
+    """Median wall time in seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls."""
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got repeats={repeats!r}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise ValueError(f"warmup must be an int >= 0, got warmup={warmup!r}")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def machine_info() -> dict:
+    """The machine and software the figures were measured on."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                mem_gb = round(int(line.split()[1]) / 1024**2, 1)
+                break
+    except OSError:
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                                text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "gpu": False,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "date_utc": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "git_commit": commit,
+    }
+
+
+def get_path(results: Mapping, dotted: str):
+    """``results["a"]["b"]`` for ``"a.b"``; raises KeyError naming the missing part."""
+    node = results
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise KeyError(f"results has no {dotted!r} (missing {part!r})")
+        node = node[part]
+    return node
+
+
+PARTS = ("book", "grading", "distillation", "compression", "losses")
+
+
+def validate_results(results: Mapping, parts: Iterable[str] = PARTS) -> list[str]:
+    """Problems with ``results`` against the documented schema (an empty list when it is complete).
+
+    Only the keys of ``parts`` (and ``machine``) are required, so a run with
+    ``--skip`` can still be checked.
+    """
+    parts = set(parts)
+    unknown = parts - set(PARTS)
+    if unknown:
+        raise ValueError(f"parts must be among {PARTS}, got parts={sorted(unknown)}")
+    problems = []
+    for key in REQUIRED_KEYS:
+        if key != "machine" and key.split(".")[0] not in parts:
+            continue
+        try:
+            value = get_path(results, key)
+        except KeyError as exc:
+            problems.append(str(exc.args[0]))
+            continue
+        if key != "machine" and not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0):
+            problems.append(f"{key} must be a number >= 0, got {value!r}")
+    if not isinstance(results.get("machine"), Mapping) or not results.get("machine"):
+        problems.append("machine must be a non-empty mapping")
+    if "distillation" not in parts:
+        return problems
+    dist = results.get("distillation")
+    if not isinstance(dist, Mapping) or not dist:
+        problems.append("distillation must map at least one dataset to its recipes")
+        return problems
+    for dataset, table in dist.items():
+        for recipe in RECIPE_NAMES:
+            row = table.get(recipe) if isinstance(table, Mapping) else None
+            if not isinstance(row, Mapping):
+                problems.append(f"distillation.{dataset}.{recipe} is missing")
+                continue
+            for f in RECIPE_FIELDS:
+                if f not in row:
+                    problems.append(f"distillation.{dataset}.{recipe}.{f} is missing")
+            seeds = row.get("seeds")
+            if not isinstance(seeds, list) or not seeds:
+                problems.append(f"distillation.{dataset}.{recipe}.seeds must be a non-empty list, got {seeds!r}")
+    return problems
+
+
+# --------------------------------------------------------------------------- 5. library hot path
+
+
+def naive_kd_kl_loss(student_logits, teacher_logits, T: float):
+    """The textbook way: ``log(softmax(.))`` on both sides. Overflows to inf/nan for large logits."""
+    import torch
+
+    p = torch.softmax(teacher_logits / T, dim=-1)  # (N, C)
+    q = torch.softmax(student_logits / T, dim=-1)  # (N, C)
+    return T * T * (p * (torch.log(p) - torch.log(q))).sum(dim=-1).mean()
+
+
+def bench_losses(n: int = 4096, c: int = 1000, T: float = 4.0, repeats: int = 20, warmup: int = 3, seed: int = 0) -> dict:
+    """Forward + backward time of ``kd_kl_loss`` against ``naive_kd_kl_loss`` on an ``(n, c)`` batch.
+
+    Also records the largest difference between the two on ordinary logits and
+    whether each stays finite when the logits are scaled to ±1e4.
+    """
+    import torch
+
+    from kdutils.losses import kd_kl_loss
+
+    gen = torch.Generator().manual_seed(seed)
+    s0 = torch.randn(n, c, generator=gen) * 3  # (N, C)
+    t = torch.randn(n, c, generator=gen) * 3  # (N, C)
+
+    def step(loss_fn, s_base):
+        s = s_base.clone().requires_grad_(True)
+        loss = loss_fn(s, t, T)
+        loss.backward()
+        return loss.detach(), s.grad
+
+    # Interleave the two so that machine noise hits both alike.
+    samples = {"kd_kl_loss": [], "naive": []}
+    for fn in (kd_kl_loss, naive_kd_kl_loss):
+        for _ in range(warmup):
+            step(fn, s0)
+    for _ in range(repeats):
+        for name, fn in (("kd_kl_loss", kd_kl_loss), ("naive", naive_kd_kl_loss)):
+            t0 = time.perf_counter()
+            step(fn, s0)
+            samples[name].append(time.perf_counter() - t0)
+    times = {k: statistics.median(v) for k, v in samples.items()}
+    ref, g_ref = step(kd_kl_loss, s0)
+    nai, g_nai = step(naive_kd_kl_loss, s0)
+    with torch.no_grad():
+        big_s, big_t = s0 * 1e4 / s0.abs().max(), t * 1e4 / t.abs().max()  # logits up to ±1e4
+        big_ref, big_nai = kd_kl_loss(big_s, big_t, T), naive_kd_kl_loss(big_s, big_t, T)
+    return {
+        "shape": [n, c],
+        "T": T,
+        "repeats": repeats,
+        "kd_kl_loss_s": times["kd_kl_loss"],
+        "naive_s": times["naive"],
+        "speed_ratio_naive_over_kd": times["naive"] / times["kd_kl_loss"],
+        "max_abs_loss_diff": float((ref - nai).abs()),
+        "max_abs_grad_diff": float((g_ref - g_nai).abs().max()),
+        "kd_kl_loss_finite_at_1e4": bool(torch.isfinite(big_ref)),
+        "naive_finite_at_1e4": bool(torch.isfinite(big_nai)),
+    }
+
+
+# --------------------------------------------------------------------------- 4. compression
+
+
+def bench_compression(dataset: str = "digits", student_hidden: int | None = None, batch_size: int = 1024,
+                      rounds: int = 10, repeats: int = 20) -> dict:
+    """Parameters, bytes and CPU batch-inference latency of the book's teacher and student, side by side.
+
+    The two models are timed in alternating rounds of ``repeats`` forward passes
+    (``kdutils.models.measure_latency``); the latency is the median over rounds.
+    """
+    import torch
+
+    from kdutils import models, recipes
+
+    setup = recipes.Setup(dataset=dataset) if student_hidden is None else recipes.Setup(dataset=dataset, student_hidden=student_hidden)
+    size = 8 if dataset == "digits" else 28
+    torch.manual_seed(0)
+    teacher = models.build_model(models.teacher_config(size, setup.teacher_kind))
+    student = models.build_model(models.student_config(size, setup.student_hidden))
+    batch = torch.rand(batch_size, 1, size, size)  # (B, 1, H, W)
+    lat = {"teacher": [], "student": []}
+    for _ in range(rounds):
+        for name, m in (("teacher", teacher), ("student", student)):
+            lat[name].append(models.measure_latency(m, batch, repeats=repeats, warmup=2))
+    out = {"dataset": dataset, "batch_size": batch_size, "timed_passes_per_model": rounds * repeats}
+    for name, m in (("teacher", teacher), ("student", student)):
+        out[name] = {
+            "parameters": models.count_parameters(m),
+            "bytes": models.model_size_bytes(m),
+            "latency_s": statistics.median(lat[name]),
+            "description": str(m.config),
+        }
+    out["param_ratio"] = out["teacher"]["parameters"] / out["student"]["parameters"]
+    out["bytes_ratio"] = out["teacher"]["bytes"] / out["student"]["bytes"]
+    out["latency_ratio"] = out["teacher"]["latency_s"] / out["student"]["latency_s"]
+    return out
+
+
+# --------------------------------------------------------------------------- 3. distillation quality
+
+
+def run_distillation(dataset: str, seeds: Sequence[int], recipes: Sequence[str] = RECIPE_NAMES,
+                     on_result: Callable[[str, int], None] | None = None,
+                     runner: Callable[[str, str, int], tuple[float, int]] | None = None) -> dict:
+    """``{recipe: [(seed, accuracy, test_errors), ...]}`` for every recipe and seed on ``dataset``.
+
+    ``runner(recipe, dataset, seed) -> (accuracy, errors)`` defaults to
+    ``kdutils.recipes.run_recipe`` with ``Setup(dataset=dataset)``: one teacher
+    per seed, shared by all the student recipes of that seed.
+    """
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must not be empty, got seeds=[]")
+    if runner is None:
+        from kdutils import recipes as R
+
+        setup = R.Setup(dataset=dataset)
+
+        def runner(recipe, _dataset, seed):
+            res = R.run_recipe(recipe, setup, seed)
+            return res.accuracy, res.errors
+
+    out: dict[str, list[tuple[int, float, int]]] = {r: [] for r in recipes}
+    for seed in seeds:
+        for r in recipes:
+            acc, errors = runner(r, dataset, seed)
+            out[r].append((int(seed), float(acc), int(errors)))
+            if on_result is not None:
+                on_result(r, seed)
+    return out
+
+
+def summarize_distillation(runs: Mapping[str, Sequence[tuple[int, float, int]]], n_test: int | None = None) -> dict:
+    """Per recipe ``{mean_acc, std_acc, test_errors, gap_recovered, seeds, ...}`` from ``run_distillation``.
+
+    ``test_errors`` is the mean number of test errors over seeds;
+    ``gap_recovered`` is ``(err_scratch - err_kd) / (err_scratch - err_teacher)``
+    on those means (``kdutils.experiments.gap_recovered``; ``None`` for the
+    teacher and scratch rows). ``gap_recovered_per_seed`` pairs each seed's
+    student with the same seed's teacher and scratch student.
+    """
+    from kdutils.experiments import gap_recovered, summarize
+
+    for need in ("teacher", "scratch"):
+        if need not in runs:
+            raise ValueError(f"runs must contain the {need!r} recipe, got recipes {sorted(runs)}")
+    by_seed = {r: {s: e for s, _, e in rows} for r, rows in runs.items()}
+    mean_err = {r: statistics.fmean(e for _, _, e in rows) for r, rows in runs.items()}
+    table = {}
+    for r, rows in runs.items():
+        s = summarize([a for _, a, _ in rows])
+        row = {
+            "mean_acc": s.mean,
+            "std_acc": s.std,
+            "test_errors": mean_err[r],
+            "test_errors_per_seed": [e for _, _, e in rows],
+            "accuracy_per_seed": [a for _, a, _ in rows],
+            "gap_recovered": None,
+            "gap_recovered_per_seed": None,
+            "seeds": [sd for sd, _, _ in rows],
+        }
+        if n_test is not None:
+            row["n_test"] = n_test
+        if r not in ("teacher", "scratch") and mean_err["scratch"] != mean_err["teacher"]:
+            row["gap_recovered"] = gap_recovered(mean_err["scratch"], mean_err[r], mean_err["teacher"])
+            per_seed = []
+            for sd in row["seeds"]:
+                es, et = by_seed["scratch"].get(sd), by_seed["teacher"].get(sd)
+                per_seed.append(None if es is None or et is None or es == et
+                                else gap_recovered(es, by_seed[r][sd], et))
+            row["gap_recovered_per_seed"] = per_seed
+        table[r] = row
+    return table
+
+
+# --------------------------------------------------------------------------- 1. book build
+
+_EXECUTED = re.compile(r"(\S+?\.(?:md|ipynb)): Executed notebook in ([0-9.]+) seconds")
+
+
+def slowest_pages(build_log: str, root: Path = ROOT, k: int = 5) -> list[dict]:
+    """The ``k`` pages that took longest to execute, from myst-nb's "Executed notebook in N seconds" lines."""
+    seen = {}
+    for path, secs in _EXECUTED.findall(build_log):
+        p = Path(path)
+        try:
+            p = p.resolve().relative_to(Path(root).resolve())
+        except ValueError:
+            pass
+        seen[str(p)] = max(float(secs), seen.get(str(p), 0.0))
+    ranked = sorted(seen.items(), key=lambda kv: -kv[1])[:k]
+    return [{"page": page, "execution_s": secs} for page, secs in ranked]
+
+
+def _jupyter_book(out_dir: Path, root: Path) -> tuple[float, str]:
+    cmd = [str(BIN / "jupyter-book"), "build", str(root), "--builder", "html", "-W", "-n", "--keep-going",
+           "--path-output", str(out_dir)]
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", MPLBACKEND="Agg")
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
+    secs = time.perf_counter() - t0
+    log = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        raise RuntimeError(f"strict book build failed (exit {proc.returncode}):\n{log[-4000:]}")
+    return secs, log
+
+
+def bench_book(root: Path = ROOT, on_step: Callable[[str], None] | None = None) -> dict:
+    """Wall times of a clean build, a cached rebuild and a no-op rebuild of the book (strict, as ``make book``).
+
+    The builds write to a temporary ``--path-output``, so the user's ``_build``
+    (and its execution cache) is neither used nor touched:
+
+    * clean: empty output directory, so every notebook is executed;
+    * cached: HTML and Sphinx environment deleted, jupyter-cache kept, so every
+      page is re-read and rendered but no notebook is executed;
+    * noop: nothing changed since the cached build.
+    """
+    step = on_step or (lambda _msg: None)
+    out = Path(tempfile.mkdtemp(prefix="kd-bench-book-"))
+    try:
+        step("book: clean build")
+        clean_s, clean_log = _jupyter_book(out, root)
+        n_pages = len(list((out / "_build" / "html").rglob("*.html")))
+        for sub in ("html", ".doctrees", "jupyter_execute"):
+            shutil.rmtree(out / "_build" / sub, ignore_errors=True)
+        step("book: cached rebuild")
+        cached_s, cached_log = _jupyter_book(out, root)
+        step("book: no-op rebuild")
+        noop_s, _ = _jupyter_book(out, root)
+        executed_in_cached = len(_EXECUTED.findall(cached_log))
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    return {
+        "clean_build_s": clean_s,
+        "cached_build_s": cached_s,
+        "noop_build_s": noop_s,
+        "html_files": n_pages,
+        "notebooks_executed_clean": len(_EXECUTED.findall(clean_log)),
+        "notebooks_executed_cached": executed_in_cached,
+        "slowest_pages": slowest_pages(clean_log, root),
+    }
+
+
+# --------------------------------------------------------------------------- 2. grading
+
+
+def bench_grading(repeats: int = 3, demo: bool = True, on_step: Callable[[str], None] | None = None) -> dict:
+    """nbgrader autograde time per notebook of each assignment (median of ``repeats``), and the demo class time.
+
+    Works in a temporary course made by ``kdutils.course.make_course``: the
+    assignments are generated, one complete submission per assignment (the
+    catalogue's reference solution) is autograded ``repeats`` times, and its
+    score is checked to be full marks. The demo class time is the wall time of
+    ``python -m kdutils.course grade-demo`` (generate, autograde and feedback
+    for every demo student), i.e. ``make grade-demo``.
+    """
+    from kdutils import course
+
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be an int >= 1, got repeats={repeats!r}")
+    step = on_step or (lambda _msg: None)
+    catalogue = course._load_catalogue()
+    per_nb, samples, full = {}, {}, {}
+    with tempfile.TemporaryDirectory(prefix="kd-bench-grading-") as tmp:
+        c = course.make_course(Path(tmp))
+        for a in ASSIGNMENTS:
+            step(f"grading: generate {a}")
+            course.nbgrader("generate_assignment", a, "--force", cwd=c)
+            catalogue.write(catalogue.Submission("bench", a, "complete submission", full_marks=True), c)
+            n_notebooks = len(list((c / "submitted" / "bench" / a).glob("*.ipynb")))
+            times = []
+            for i in range(repeats):
+                step(f"grading: autograde {a} ({i + 1}/{repeats})")
+                t0 = time.perf_counter()
+                course.nbgrader("autograde", a, "--student", "bench", "--force", cwd=c)
+                times.append(time.perf_counter() - t0)
+            scores = course.read_scores(c, a).get("bench", {})
+            got, maximum = sum(scores.values()), catalogue.max_points(c, a)
+            if got != maximum:
+                raise RuntimeError(f"the reference submission of {a!r} scored {got} / {maximum}, not full marks")
+            full[a] = f"{got:g}/{maximum:g}"
+            samples[a] = times
+            per_nb[a] = statistics.median(times) / max(n_notebooks, 1)
+    out = {"seconds_per_notebook": per_nb, "samples_s": samples, "repeats": repeats, "reference_score": full}
+    if demo:
+        step("grading: demo class (make grade-demo)")
+        env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", MPLBACKEND="Agg", PYTHONHASHSEED="0")
+        t0 = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "kdutils.course", "grade-demo"], cwd=ROOT, env=env,
+                              capture_output=True, text=True)
+        out["demo_class_s"] = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"grade-demo failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        m = re.search(r"demo class: (\d+) students", proc.stdout)
+        out["demo_class_students"] = int(m.group(1)) if m else None
+    return out
+
+
+# --------------------------------------------------------------------------- report
+
+
+def _fmt(x, spec=".3f", none="–"):
+    return none if x is None else format(x, spec)
+
+
+def render_markdown(results: Mapping) -> str:
+    """The human-readable results table (``benchmarks/results.md``)."""
+    m = results["machine"]
+    lines = ["# Benchmark results", ""]
+    if results.get("preliminary"):
+        lines += [f"> **Preliminary**: {results['preliminary']}", ""]
+    lines += [
+        f"Generated by `make bench` (`benchmarks/run.py{' ' + results['args'] if results.get('args') else ''}`) "
+        f"on {m.get('date_utc')}, commit `{m.get('git_commit')}`, in {results.get('total_s', 0) / 60:.1f} min.",
+        "",
+        f"Machine: {m.get('cpu')}, {m.get('cores')} cores, {m.get('memory_gb')} GB RAM, no GPU; {m.get('os')}; "
+        f"Python {m.get('python')}, torch {m.get('torch')} ({m.get('torch_threads')} thread(s) for the in-process "
+        f"measurements); load average at start {m.get('load_average_at_start')}.",
+        "",
+    ]
+    b = results.get("book")
+    if b:
+        lines += ["## 1. Book build", "",
+                  "| build | wall time |", "|---|---|",
+                  f"| clean (every notebook executed, {b.get('notebooks_executed_clean')} notebooks) | {b['clean_build_s']:.1f} s |",
+                  f"| cached rebuild (HTML re-rendered, notebooks from jupyter-cache) | {b['cached_build_s']:.1f} s |",
+                  f"| no-op rebuild | {b.get('noop_build_s', 0):.1f} s |", "",
+                  "Slowest pages to execute (clean build):", "",
+                  "| page | execution |", "|---|---|"]
+        lines += [f"| `{p['page']}` | {p['execution_s']:.1f} s |" for p in b.get("slowest_pages", [])]
+        lines.append("")
+    g = results.get("grading")
+    if g:
+        lines += ["## 2. Grading (nbgrader autograde)", "",
+                  f"| assignment | seconds per notebook (median of {g.get('repeats')}) | reference score |", "|---|---|---|"]
+        for a, s in g["seconds_per_notebook"].items():
+            lines.append(f"| `{a}` | {s:.1f} s | {g.get('reference_score', {}).get(a, '')} |")
+        lines += ["", f"Demo class (`make grade-demo`, {g.get('demo_class_students')} students, both assignments, "
+                      f"with feedback): **{_fmt(g.get('demo_class_s'), '.1f')} s**.", ""]
+    d = results.get("distillation")
+    if d:
+        lines += ["## 3. Distillation quality", "",
+                  "Same teacher, transfer set and seeds for every student recipe (`kdutils.recipes`); "
+                  "the student sees 10 labelled examples per class. Gap recovered = "
+                  "(err_scratch − err_kd) / (err_scratch − err_teacher), on mean test errors.", ""]
+        for ds, table in d.items():
+            any_row = next(iter(table.values()))
+            n_test = any_row.get("n_test")
+            lines += [f"### {ds} ({len(any_row['seeds'])} seeds{f', {n_test} test images' if n_test else ''})", "",
+                      "| recipe | accuracy (mean ± std) | test errors (mean) | gap recovered |", "|---|---|---|---|"]
+            for r in RECIPE_NAMES:
+                row = table.get(r)
+                if row:
+                    gap = "–" if row["gap_recovered"] is None else f"{100 * row['gap_recovered']:.0f} %"
+                    lines.append(f"| {r} | {row['mean_acc']:.4f} ± {row['std_acc']:.4f} | {row['test_errors']:.1f} | {gap} |")
+            lines.append("")
+        h = HINTON_2015_MNIST
+        lines += [f"Reference, Hinton et al. (2015), full MNIST (10,000 test images): teacher {h['teacher_errors']}, "
+                  f"scratch {h['scratch_errors']}, distilled {h['kd_errors']} errors, i.e. "
+                  f"{100 * h['gap_recovered']:.0f} % of the gap recovered.", ""]
+    c = results.get("compression")
+    if c:
+        lines += ["## 4. Compression", "",
+                  f"{c['dataset']} models, batch of {c['batch_size']}, median over {c['timed_passes_per_model']} "
+                  "forward passes each, timed in alternating rounds.", "",
+                  "| model | parameters | bytes | batch latency |", "|---|---|---|---|"]
+        for name in ("teacher", "student"):
+            x = c[name]
+            lines.append(f"| {name} | {x['parameters']:,} | {x['bytes']:,} | {1e3 * x['latency_s']:.3f} ms |")
+        lines += ["", f"Teacher ÷ student: **{c['param_ratio']:.1f}×** parameters, **{c['latency_ratio']:.1f}×** latency.", ""]
+    lo = results.get("losses")
+    if lo:
+        lines += ["## 5. Library hot path", "",
+                  f"`kd_kl_loss` forward + backward on a {tuple(lo['shape'])} batch, median of {lo['repeats']}:", "",
+                  "| implementation | time | finite at logits ±1e4 |", "|---|---|---|",
+                  f"| `kdutils.losses.kd_kl_loss` (log_softmax) | {1e3 * lo['kd_kl_loss_s']:.1f} ms | {lo['kd_kl_loss_finite_at_1e4']} |",
+                  f"| naive `log(softmax(.))` | {1e3 * lo['naive_s']:.1f} ms | {lo['naive_finite_at_1e4']} |", "",
+                  f"Largest difference on ordinary logits: loss {lo['max_abs_loss_diff']:.2e}, gradient {lo['max_abs_grad_diff']:.2e}.", ""]
+    return "\n".join(lines)
+
+
+def write_results(results: Mapping, out_dir: Path, parts: Iterable[str] = PARTS) -> tuple[Path, Path]:
+    """Write ``results.json`` and ``results.md`` into ``out_dir``; refuse results that miss required keys."""
+    problems = validate_results(results, parts)
+    if problems:
+        raise ValueError("results do not match the schema: " + "; ".join(problems))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    j, md = out_dir / "results.json", out_dir / "results.md"
+    j.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n")
+    md.write_text(render_markdown(results))
+    return j, md

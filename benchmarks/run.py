@@ -1,0 +1,154 @@
+"""``make bench``: measure the book build, nbgrader grading, distillation quality, compression and loss speed.
+
+Writes ``benchmarks/results.json`` (machine-readable; keys documented in
+``kdbench.REQUIRED_KEYS``) and ``benchmarks/results.md`` (the table the README
+links to), with the machine they were measured on. Takes under 15 minutes on
+a quiet 2-core CPU. ``--quick`` is a smoke run (fewer seeds and repeats) that
+writes to ``_build/bench-quick/`` (as does any reduced run) so it never overwrites the committed results.
+
+    python benchmarks/run.py            # the full benchmark (make bench)
+    python benchmarks/run.py --quick    # a fast smoke run
+    python benchmarks/run.py --skip book,grading   # only the in-process parts
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import kdbench  # noqa: E402  (benchmarks/kdbench.py)
+
+PARTS = kdbench.PARTS
+FULL = {"seeds": 5, "datasets": ("digits", "mnist"), "grading_repeats": 3, "latency_rounds": 10, "loss_repeats": 20}
+QUICK = {"seeds": 2, "datasets": ("digits",), "grading_repeats": 1, "latency_rounds": 3, "loss_repeats": 5}
+
+
+class Progress:
+    """One tqdm bar over every step of the run; ``start(msg)`` closes the previous step."""
+
+    def __init__(self, total: int):
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="step", dynamic_ncols=True, file=sys.stderr)
+        self.open = False
+
+    def start(self, msg: str) -> None:
+        if self.open:
+            self.bar.update(1)
+        self.bar.set_description(msg[:60])
+        self.open = True
+
+    def close(self) -> None:
+        if self.open:
+            self.bar.update(1)
+        self.bar.close()
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="smoke run: 2 seeds on digits, 1 grading repeat")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per recipe (default 5; at least 5 for the report)")
+    p.add_argument("--skip", default="", help=f"comma-separated parts to leave out, of {','.join(PARTS)}")
+    p.add_argument("--no-demo", action="store_true", help="do not time the demo class (make grade-demo)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads for the in-process parts (default 1: stable timings on a shared 2-core CPU)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output directory (default benchmarks/, or _build/bench-quick/ with --quick)")
+    args = p.parse_args(argv)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    unknown = skip - set(PARTS)
+    if unknown:
+        p.error(f"--skip got unknown parts {sorted(unknown)}; choose from {PARTS}")
+    args.skip = skip
+    if args.seeds is not None and args.seeds < 1:
+        p.error(f"--seeds must be >= 1, got {args.seeds}")
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.seeds is not None:
+        cfg["seeds"] = args.seeds
+    seeds = list(range(cfg["seeds"]))
+    parts = [p for p in PARTS if p not in args.skip]
+    reduced = args.quick or bool(args.skip) or args.no_demo or cfg["seeds"] < 5
+    # A reduced run never overwrites the committed benchmarks/results.* unless --out says so.
+    out_dir = args.out or (kdbench.ROOT / "_build" / "bench-quick" if reduced else Path(__file__).resolve().parent)
+
+    n_recipes = len(kdbench.RECIPE_NAMES)
+    steps = {
+        "book": 3,
+        "grading": 2 * (1 + cfg["grading_repeats"]) + (0 if args.no_demo else 1),
+        "distillation": len(cfg["datasets"]) * len(seeds) * n_recipes,
+        "compression": 1,
+        "losses": 1,
+    }
+    progress = Progress(sum(steps[p] for p in parts))
+    results: dict = {"machine": kdbench.machine_info()}
+    flags = " ".join(a for a in (sys.argv[1:] if argv is None else argv))
+    if flags:
+        results["args"] = flags
+    if reduced:
+        results["preliminary"] = (f"a reduced run ({flags or 'custom'}); not the committed benchmark, "
+                                  "which is a full `make bench` on a quiet machine")
+    t_start = time.perf_counter()
+    try:
+        if "book" in parts:
+            results["book"] = kdbench.bench_book(on_step=progress.start)
+        if "grading" in parts:
+            results["grading"] = kdbench.bench_grading(cfg["grading_repeats"], demo=not args.no_demo,
+                                                       on_step=progress.start)
+        if "distillation" in parts:
+            from kdutils import recipes as R
+
+            results["distillation"] = {}
+            for ds in cfg["datasets"]:
+                runs = kdbench.run_distillation(
+                    ds, seeds, on_result=None,
+                    runner=_with_progress(progress, R),
+                )
+                n_test = len(R.get_splits(ds).y_test)
+                results["distillation"][ds] = kdbench.summarize_distillation(runs, n_test=n_test)
+            results["distillation_reference"] = {"hinton2015_mnist": kdbench.HINTON_2015_MNIST}
+        if "compression" in parts:
+            progress.start("compression: teacher vs student latency")
+            results["compression"] = kdbench.bench_compression("digits", rounds=cfg["latency_rounds"])
+        if "losses" in parts:
+            progress.start("losses: kd_kl_loss vs naive, (4096, 1000)")
+            results["losses"] = kdbench.bench_losses(repeats=cfg["loss_repeats"])
+    finally:
+        progress.close()
+    results["total_s"] = time.perf_counter() - t_start
+
+    j, md = kdbench.write_results(results, out_dir, parts)
+    print(kdbench.render_markdown(results))
+    print(f"\nwrote {j} and {md} in {results['total_s'] / 60:.1f} min")
+    if results["total_s"] > 15 * 60 and not args.quick:
+        print("warning: the benchmark took longer than its 15-minute budget", file=sys.stderr)
+    return 0
+
+
+def _with_progress(progress: Progress, R):
+    """A ``kdbench.run_distillation`` runner that advances the bar before each recipe and seed."""
+    setups = {}
+
+    def runner(recipe: str, dataset: str, seed: int):
+        progress.start(f"distillation: {dataset} {recipe} seed {seed}")
+        setup = setups.setdefault(dataset, R.Setup(dataset=dataset))
+        res = R.run_recipe(recipe, setup, seed)
+        return res.accuracy, res.errors
+
+    return runner
+
+
+if __name__ == "__main__":
+    sys.exit(main())

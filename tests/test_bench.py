@@ -1,0 +1,234 @@
+"""Fast checks of the benchmark's pure functions and of the results schema (``make bench`` itself is not run here)."""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import kdbench  # noqa: E402
+import run as bench_run  # noqa: E402
+
+import kdutils as kd  # noqa: E402
+
+
+def _row(acc, errors, gap=None, seeds=(0, 1, 2, 3, 4)):
+    return {"mean_acc": acc, "std_acc": 0.01, "test_errors": errors, "gap_recovered": gap, "seeds": list(seeds)}
+
+
+def complete_results() -> dict:
+    """A synthetic results dict with every documented key (the values are made up, only the shape matters)."""
+    table = {"teacher": _row(0.98, 9), "scratch": _row(0.89, 50), "recommended": _row(0.96, 17, 0.8),
+             "pytorch_tutorial": _row(0.94, 28, 0.5), "keras_example": _row(0.96, 16, 0.83)}
+    return {
+        "machine": {"cpu": "test", "cores": 2, "date_utc": "today", "git_commit": "abc"},
+        "book": {"clean_build_s": 100.0, "cached_build_s": 20.0, "noop_build_s": 5.0, "notebooks_executed_clean": 3,
+                 "slowest_pages": [{"page": "book/a.md", "execution_s": 9.0}]},
+        "grading": {"seconds_per_notebook": {"losses": 10.0, "training": 20.0}, "demo_class_s": 120.0, "repeats": 3,
+                    "reference_score": {"losses": "18/18", "training": "10/10"}, "demo_class_students": 12},
+        "distillation": {"digits": table},
+        "compression": {"dataset": "digits", "batch_size": 8, "timed_passes_per_model": 4,
+                        "teacher": {"parameters": 100, "bytes": 400, "latency_s": 0.002},
+                        "student": {"parameters": 10, "bytes": 40, "latency_s": 0.001},
+                        "param_ratio": 10.0, "bytes_ratio": 10.0, "latency_ratio": 2.0},
+        "losses": {"shape": [4096, 1000], "repeats": 3, "kd_kl_loss_s": 0.1, "naive_s": 0.12,
+                   "max_abs_loss_diff": 0.0, "max_abs_grad_diff": 0.0,
+                   "kd_kl_loss_finite_at_1e4": True, "naive_finite_at_1e4": False},
+        "total_s": 600.0,
+    }
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def test_complete_results_validate():
+    assert kdbench.validate_results(complete_results()) == []
+
+
+@pytest.mark.parametrize("key", kdbench.REQUIRED_KEYS)
+def test_each_required_key_is_checked(key):
+    res = complete_results()
+    *parents, last = key.split(".")
+    node = res
+    for p in parents:
+        node = node[p]
+    del node[last]
+    problems = kdbench.validate_results(res)
+    assert any(key in p for p in problems), problems
+
+
+@pytest.mark.parametrize("recipe", kdbench.RECIPE_NAMES)
+def test_each_recipe_row_is_checked(recipe):
+    res = complete_results()
+    del res["distillation"]["digits"][recipe]
+    assert kdbench.validate_results(res) == [f"distillation.digits.{recipe} is missing"]
+    res = complete_results()
+    del res["distillation"]["digits"][recipe]["gap_recovered"]
+    assert kdbench.validate_results(res) == [f"distillation.digits.{recipe}.gap_recovered is missing"]
+
+
+def test_validation_rejects_bad_values_and_honours_parts():
+    res = complete_results()
+    res["book"]["clean_build_s"] = "fast"
+    res["losses"]["naive_s"] = -1.0
+    problems = kdbench.validate_results(res)
+    assert len(problems) == 2 and "book.clean_build_s" in problems[0] and "losses.naive_s" in problems[1]
+    partial = {"machine": {"cpu": "x"}, "losses": complete_results()["losses"]}
+    assert kdbench.validate_results(partial, parts=["losses"]) == []
+    assert kdbench.validate_results(partial)  # the full schema still wants everything
+    with pytest.raises(ValueError, match="parts"):
+        kdbench.validate_results(partial, parts=["nope"])
+
+
+def test_write_results_refuses_incomplete_and_writes_json_and_markdown(tmp_path):
+    res = complete_results()
+    broken = copy.deepcopy(res)
+    del broken["grading"]["demo_class_s"]
+    with pytest.raises(ValueError, match="grading.demo_class_s"):
+        kdbench.write_results(broken, tmp_path)
+    j, md = kdbench.write_results(res, tmp_path)
+    assert json.loads(j.read_text()) == res
+    text = md.read_text()
+    assert text == kdbench.render_markdown(res)
+    for needle in ("| clean (every notebook executed, 3 notebooks) | 100.0 s |", "| `losses` | 10.0 s | 18/18 |",
+                   "| recommended | 0.9600 ± 0.0100 | 17.0 | 80 % |", "| teacher | 0.9800 ± 0.0100 | 9.0 | – |",
+                   "teacher 67, scratch 146, distilled 74 errors, i.e. 91 % of the gap",
+                   "**10.0×** parameters, **2.0×** latency", "| naive `log(softmax(.))` | 120.0 ms | False |"):
+        assert needle in text, needle
+
+
+# --------------------------------------------------------------------------- distillation summary
+
+
+def test_summarize_distillation_gap_recovered():
+    runs = {
+        "teacher": [(0, 0.98, 10), (1, 0.97, 12)],
+        "scratch": [(0, 0.88, 50), (1, 0.87, 52)],
+        "recommended": [(0, 0.95, 20), (1, 0.94, 22)],
+        "worse": [(0, 0.85, 60), (1, 0.85, 60)],
+    }
+    t = kdbench.summarize_distillation(runs, n_test=450)
+    assert t["teacher"]["gap_recovered"] is None and t["scratch"]["gap_recovered"] is None
+    assert t["recommended"]["test_errors"] == 21.0
+    assert t["recommended"]["gap_recovered"] == pytest.approx((51 - 21) / (51 - 11))
+    assert t["recommended"]["gap_recovered_per_seed"] == pytest.approx([30 / 40, 30 / 40])
+    assert t["worse"]["gap_recovered"] < 0  # KD that hurts is reported, not clipped
+    assert t["recommended"]["mean_acc"] == pytest.approx(0.945)
+    assert t["recommended"]["std_acc"] == pytest.approx(0.0070710678)
+    assert t["recommended"]["seeds"] == [0, 1] and t["recommended"]["n_test"] == 450
+    with pytest.raises(ValueError, match="teacher"):
+        kdbench.summarize_distillation({"scratch": runs["scratch"]})
+
+
+def test_hinton_reference_figures():
+    h = kdbench.HINTON_2015_MNIST
+    assert (h["teacher_errors"], h["scratch_errors"], h["kd_errors"]) == (67, 146, 74)
+    assert round(100 * h["gap_recovered"]) == 91
+
+
+def test_run_distillation_calls_every_recipe_for_every_seed():
+    calls = []
+
+    def runner(recipe, dataset, seed):
+        calls.append((recipe, dataset, seed))
+        return 0.5 + seed / 10, 10 * seed + len(recipe)
+
+    out = kdbench.run_distillation("digits", [3, 4], runner=runner)
+    assert set(out) == set(kdbench.RECIPE_NAMES)
+    assert len(calls) == 2 * len(kdbench.RECIPE_NAMES) and {c[1] for c in calls} == {"digits"}
+    assert out["scratch"] == [(3, 0.8, 37), (4, 0.9, 47)]
+    with pytest.raises(ValueError, match="seeds"):
+        kdbench.run_distillation("digits", [], runner=runner)
+
+
+# --------------------------------------------------------------------------- losses, compression, timing
+
+
+def test_naive_loss_matches_reference_but_overflows():
+    g = torch.Generator().manual_seed(0)
+    s, t = torch.randn(16, 7, generator=g), torch.randn(16, 7, generator=g)
+    for T in (1.0, 4.0):
+        assert kdbench.naive_kd_kl_loss(s, t, T).item() == pytest.approx(kd.losses.kd_kl_loss(s, t, T).item(), abs=1e-5)
+    big_s, big_t = s * 1e4, t * 1e4
+    assert not torch.isfinite(kdbench.naive_kd_kl_loss(big_s, big_t, 1.0))
+    assert torch.isfinite(kd.losses.kd_kl_loss(big_s, big_t, 1.0))
+
+
+def test_bench_losses_on_a_tiny_batch():
+    out = kdbench.bench_losses(n=8, c=5, repeats=2, warmup=0)
+    assert out["shape"] == [8, 5] and out["kd_kl_loss_s"] > 0 and out["naive_s"] > 0
+    assert out["max_abs_loss_diff"] < 1e-5 and out["max_abs_grad_diff"] < 1e-5
+    assert out["kd_kl_loss_finite_at_1e4"] is True and out["naive_finite_at_1e4"] is False
+
+
+def test_bench_compression_counts_the_book_models():
+    out = kdbench.bench_compression("digits", batch_size=4, rounds=1, repeats=1)
+    teacher = kd.models.build_model(kd.models.teacher_config(8))
+    student = kd.models.build_model(kd.models.student_config(8, kd.recipes.DEFAULT_SETUP.student_hidden))
+    n_t, n_s = kd.models.count_parameters(teacher), kd.models.count_parameters(student)
+    assert out["teacher"]["parameters"] == n_t and out["student"]["parameters"] == n_s
+    assert out["param_ratio"] == pytest.approx(n_t / n_s) and out["param_ratio"] > 1
+    assert out["teacher"]["bytes"] == 4 * n_t  # float32 parameters, no buffers
+    assert out["latency_ratio"] == pytest.approx(out["teacher"]["latency_s"] / out["student"]["latency_s"])
+
+
+def test_median_time_uses_the_median(monkeypatch):
+    ticks = iter([0.0, 1.0, 10.0, 13.0, 20.0, 22.0])  # durations 1, 3, 2
+    monkeypatch.setattr(kdbench.time, "perf_counter", lambda: next(ticks))
+    assert kdbench.median_time(lambda: None, repeats=3) == 2.0
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="repeats"):
+            kdbench.median_time(lambda: None, repeats=bad)
+
+
+def test_slowest_pages_from_a_build_log():
+    log = "\n".join([
+        f"{ROOT}/book/a.md: Executed notebook in 1.50 seconds [mystnb]",
+        f"{ROOT}/book/b.md: Executed notebook in 12.25 seconds [mystnb]",
+        f"{ROOT}/book/c.md: Using cached notebook: ID=1 [mystnb]",
+        "/elsewhere/d.ipynb: Executed notebook in 3 seconds [mystnb]",
+    ])
+    pages = kdbench.slowest_pages(log, ROOT, k=2)
+    assert pages == [{"page": "book/b.md", "execution_s": 12.25}, {"page": "/elsewhere/d.ipynb", "execution_s": 3.0}]
+    assert kdbench.slowest_pages("", ROOT) == []
+
+
+def test_machine_info_describes_the_machine():
+    m = kdbench.machine_info()
+    assert m["cores"] >= 1 and m["torch"] == torch.__version__ and m["gpu"] is False
+    assert m["cpu"] and m["python"].startswith("3.")
+
+
+def test_cli_arguments():
+    a = bench_run.parse_args(["--quick", "--skip", "book, grading"])
+    assert a.quick and a.skip == {"book", "grading"}
+    with pytest.raises(SystemExit):
+        bench_run.parse_args(["--skip", "everything"])
+    with pytest.raises(SystemExit):
+        bench_run.parse_args(["--seeds", "0"])
+    assert bench_run.FULL["seeds"] >= 5 and set(bench_run.FULL["datasets"]) == set(kd.data.DATASETS)
+
+
+# --------------------------------------------------------------------------- the committed results
+
+
+def test_committed_results_match_the_schema_and_the_table():
+    """If results are committed, they are complete, from a full run, and results.md is their rendering."""
+    j, md = ROOT / "benchmarks" / "results.json", ROOT / "benchmarks" / "results.md"
+    if not j.exists():
+        pytest.skip("benchmarks/results.json is not committed yet; run `make bench`")
+    res = json.loads(j.read_text())
+    assert kdbench.validate_results(res) == []
+    assert md.read_text() == kdbench.render_markdown(res)
+    if not res.get("preliminary"):
+        for ds, table in res["distillation"].items():
+            for recipe, row in table.items():
+                assert len(row["seeds"]) >= 5, (ds, recipe, row["seeds"])
+        assert not math.isnan(res["compression"]["latency_ratio"])

@@ -25,7 +25,8 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def built_book() -> Path:
     """Build the book strictly (as ``make book``) and return ``_build/html``; fail on any warning."""
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", MPLBACKEND="Agg")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("MPLBACKEND", None)  # the kernel must use the inline backend, or figures render as text
     proc = subprocess.run(
         [str(BIN / "jupyter-book"), "build", ".", "--builder", "html", "-W", "-n", "--keep-going"],
         cwd=ROOT, env=env, capture_output=True, text=True,

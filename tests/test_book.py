@@ -95,3 +95,14 @@ def test_mathjax_is_served_locally(built_book):
     html = (built_book / "book" / "intro.html").read_text()
     assert "cdn.jsdelivr" not in html and "mathjax/tex-chtml.js" in html
     assert (built_book / "_static" / "mathjax" / "tex-chtml.js").exists()
+
+
+@pytest.mark.slow
+def test_figures_render_as_images_not_as_text(built_book):
+    """A page that draws with kd.plotting shows <img> figures, never the repr "<Figure size ...>"."""
+    for f in toc_files():
+        source = (ROOT / f"{f}.md").read_text()
+        html = (built_book / f"{f}.html").read_text()
+        assert "&lt;Figure size" not in html and "<Figure size" not in html, f"{f}: a figure was rendered as text"
+        if "kd.plotting." in source:
+            assert re.search(r"<img [^>]*src=\"[^\"]*_images/", html), f"{f}: draws figures but shows no image"

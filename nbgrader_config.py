@@ -30,3 +30,9 @@ c.OverwriteCells.add_missing_cells = True
 
 # Released notebooks carry no outputs.
 c.ClearOutput.enabled = True
+
+# `nbgrader zip_collect <assignment>`: files in downloaded/<assignment>/archive/ named like
+# "<anything>_<student_id>_attempt_<timestamp>_<notebook>.ipynb" (an LMS export) are collected.
+c.FileNameCollectorPlugin.named_regexp = (
+    r".*_(?P<student_id>[A-Za-z0-9]+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>\w+\.ipynb)"
+)

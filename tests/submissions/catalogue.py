@@ -142,9 +142,7 @@ def losses_bug_students() -> list[Submission]:
         ("bug_a", ["softmax_wrong_dim", "sce_swapped", "kd_no_T2", "dl_alpha_swapped"]),
         ("bug_b", ["softmax_times_T", "sce_nan_at_zero", "kd_kl_div_probs", "dl_ce_at_T"]),
         ("bug_c", ["softmax_overflow", "sce_log10", "kd_mean", "dl_calls_reference"]),
-        ("bug_d", ["kd_log_of_softmax"]),
-        ("bug_e", ["kd_reversed"]),
-        ("bug_f", ["kd_T_student_only"]),
+        ("bug_d", ["kd_T_student_only"]),
     ]
     subs = []
     for student, bugs in groups:
@@ -221,8 +219,7 @@ TAMPER_LOSSES = [
                    "torch.testing.assert_close = lambda *a, **k: None\n"
                    "np.allclose = lambda *a, **k: True\n"
                    "math.isclose = lambda *a, **k: True\n"
-                   "math.isfinite = lambda *a, **k: True\n"
-                   "builtins.abs = lambda x: 0.0\n"
+                   "builtins.sum = lambda *a, **k: 0.0\n"
                    "torch.Tensor.tolist = lambda self: [0.7593]\n"
                    "for name in ('softmax_with_temperature', 'soft_cross_entropy', 'kd_kl_loss', 'distillation_loss'):\n"
                    "    setattr(kd.losses, name, lambda *a, **k: torch.tensor(0.0))\n"
@@ -262,20 +259,23 @@ TAMPER_LOSSES = [
                tests={t: '"""edited"""\npass' for t in tests_of(SM) + tests_of(SCE)},
                delete=tests_of(KD) + tests_of(DL),
                lose=_EVERY_LOSS_TEST, words=("NotImplementedError",)),
-    Submission("tamper_loop", "losses", "tampered: kd_kl_loss loops forever (cell timeout); the rest is correct",
-               cells={KD: fn(KD, KD_ARGS, "while True:\n    pass")},
-               lose=tests_of(KD), words=("CellTimeoutError",)),
-    Submission("tamper_exit", "losses", "tampered: distillation_loss kills the kernel with os._exit",
-               cells={DL: fn(DL, DL_ARGS, "import os\nos._exit(0)")},
-               lose=tests_of(DL)),
+    Submission("tamper_loop", "losses", "tampered: the kd_kl_loss cell loops forever (cell timeout); the rest is correct",
+               cells={KD: "while True:\n    pass"},
+               lose=tests_of(KD) + tests_of(DL), words=("CellTimeoutError", "name 'kd_kl_loss' is not defined")),
+    Submission("tamper_exit", "losses", "tampered: distillation_loss kills the kernel with os._exit; "
+                                        "kd_kl_loss reverses the KL",
+               cells={DL: fn(DL, DL_ARGS, "import os\nos._exit(0)"),
+                      KD: fn(KD, KD_ARGS, LOSSES_BUGS["kd_reversed"][1])},
+               lose=tests_of(KD) + tests_of(DL), words=("os._exit() is disabled", "KL direction reversed")),
 ]
 
 LOSSES_OTHERS = [
     Submission("solution", "losses", "the reference solution", full_marks=True),
     Submission("blank", "losses", "the released notebook, untouched", blank=(SM, SCE, KD, DL),
                lose=_EVERY_LOSS_TEST),
-    Submission("partial", "losses", "partial: softmax and soft cross-entropy only", blank=(KD, DL),
-               lose=tests_of(KD) + tests_of(DL)),
+    Submission("partial", "losses", "partial: kd_kl_loss unstable (log of softmax), distillation_loss not done",
+               blank=(DL,), cells={KD: fn(KD, KD_ARGS, LOSSES_BUGS["kd_log_of_softmax"][1])},
+               lose=("test_kd_kl_loss_stable",) + tests_of(DL), words=("not finite for extreme logits",)),
 ]
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,73 @@
+"""The committed exercises/ are exactly what ``nbgrader generate_assignment`` makes from solutions/,
+carry no outputs, and leak no solution text (solution code, hidden tests, model answers)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from kdutils import course
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _notebooks(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).glob("*/*.ipynb"))
+
+
+def test_each_assignment_has_one_source_and_one_release():
+    assert [p.relative_to(ROOT / "solutions") for p in _notebooks("solutions")] == \
+        [Path(f"{a}/{a}.ipynb") for a in course.ASSIGNMENTS]
+    assert [p.relative_to(ROOT / "exercises") for p in _notebooks("exercises")] == \
+        [Path(f"{a}/{a}.ipynb") for a in course.ASSIGNMENTS]
+
+
+@pytest.mark.parametrize("folder", ["solutions", "exercises"])
+def test_no_outputs_committed(folder):
+    for path in _notebooks(folder):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, (path, cell.source[:60])
+
+
+def _secret_lines(path: Path) -> list[str]:
+    """Distinctive lines that only the source notebook may contain."""
+    secrets = []
+    for cell in nbformat.read(path, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "markdown" and meta.get("solution"):
+            secrets += [l for l in cell.source.splitlines() if len(l.strip()) > 25]
+            continue  # model answers: checked against the whole released notebook below
+        for begin, end in (("### BEGIN SOLUTION", "### END SOLUTION"), ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")):
+            for block in re.findall(re.escape(begin) + r"(.*?)" + re.escape(end), cell.source, flags=re.S):
+                secrets += [l.strip() for l in block.splitlines() if len(l.strip()) > 20]
+    return secrets
+
+
+@pytest.mark.parametrize("assignment", course.ASSIGNMENTS)
+def test_no_solution_text_leaks_into_exercises(assignment):
+    secrets = _secret_lines(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
+    assert len(secrets) > 5
+    released = (ROOT / "exercises" / assignment / f"{assignment}.ipynb").read_text()
+    cells = nbformat.reads(released, as_version=4).cells
+    code = "\n".join(c.source for c in cells if c.cell_type == "code")  # hints in markdown may name an API
+    text = "\n".join(c.source for c in cells)
+    leaked = [s for s in secrets if s in code]
+    assert not leaked, leaked
+    assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
+    answers = [c.source for c in nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4).cells
+               if c.cell_type == "markdown" and c.metadata.get("nbgrader", {}).get("solution")]
+    assert answers and not any(a.strip()[:60] in text for a in answers)
+
+
+@pytest.mark.slow
+def test_committed_exercises_equal_a_fresh_generation(tmp_path):
+    root = course.make_course(tmp_path / "course")
+    course.generate(root)
+    for a in course.ASSIGNMENTS:
+        fresh = nbformat.read(root / "exercises" / a / f"{a}.ipynb", as_version=4)
+        committed = nbformat.read(ROOT / "exercises" / a / f"{a}.ipynb", as_version=4)
+        assert course.normalized(fresh) == course.normalized(committed), \
+            f"exercises/{a} differs from a fresh `nbgrader generate_assignment`: run `make exercises`"

@@ -31,6 +31,7 @@ __all__ = [
     "train_supervised",
     "train_distillation",
     "fit_tensors",
+    "fit_custom",
 ]
 
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
@@ -256,6 +257,60 @@ def fit_tensors(
                     with torch.no_grad():
                         t_logits = teacher(xb)
                 loss = losses.distillation_loss(out, t_logits, yb, T=T, alpha=alpha)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        if sched is not None:
+            sched.step()
+        history["loss"].append(total / n)
+    model.eval()
+    return history
+
+
+def fit_custom(
+    model: nn.Module,
+    X: torch.Tensor,
+    y: torch.Tensor,
+    batch_loss: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor],
+    config: TrainConfig | None = None,
+    batch_size: int = 128,
+    seed: int = 0,
+    extra_params=(),
+) -> dict[str, list[float]]:
+    """Mini-batch training on in-memory tensors with any loss: ``batch_loss(x, y, idx) -> scalar``.
+
+    ``idx`` (``(B,)``) are the batch's row indices in ``X``, so a caller can
+    look up precomputed teacher outputs (logits, features) for the batch.
+    ``extra_params`` are optimised together with ``model`` (e.g. a FitNets
+    regressor). Adam with optional cosine decay as ``TrainConfig`` says;
+    batches shuffled by a generator seeded with ``seed``. Returns
+    ``{"loss": [...]}`` per epoch and leaves ``model`` in eval mode.
+    Used in "Beyond logits" (FitNets hints, RKD, born-again networks).
+    """
+    from ._checks import check_tensor
+
+    check_tensor("X", X, min_dim=1)
+    check_tensor("y", y, floating=False)
+    if len(X) != len(y) or len(X) == 0:
+        raise ValueError(f"X and y must have the same non-zero length, got len(X)={len(X)} and len(y)={len(y)}")
+    if not callable(batch_loss):
+        raise TypeError(f"batch_loss must be callable, got batch_loss={batch_loss!r}")
+    batch_size = check_positive_int("batch_size", batch_size)
+    cfg = config or TrainConfig()
+    check_positive_int("epochs", cfg.epochs)
+    extra_params = list(extra_params)
+    opt, sched = _optimizer(model, cfg, extra_params)
+    gen = torch.Generator().manual_seed(seed)
+    history: dict[str, list[float]] = {"loss": []}
+    n = len(X)
+    model.train()
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(n, generator=gen)
+        total = 0.0
+        for i in range(0, n, batch_size):
+            idx = perm[i : i + batch_size]
+            loss = batch_loss(X[idx], y[idx], idx)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -113,3 +113,26 @@ def test_bad_arguments_are_named(kwargs, exc, word):
     args.update(kwargs)
     with pytest.raises(exc, match=word):
         fit_tensors(nn.Linear(64, 10), args.pop("X"), args.pop("y"), **args)
+
+
+def test_fit_custom_trains_model_and_extra_params_with_batch_indices(digits):
+    from kdutils.train import fit_custom
+
+    X, y = digits.X_train[:256], digits.y_train[:256]
+    m = _student()
+    reg = nn.Linear(16, 3)
+    target = torch.randn(len(X), 3)  # per-example targets looked up by index
+    seen = []
+
+    def batch_loss(xb, yb, idx):
+        seen.append(idx.clone())
+        assert torch.equal(xb, X[idx]) and torch.equal(yb, y[idx])
+        return nn.functional.cross_entropy(m(xb), yb) + nn.functional.mse_loss(reg(m.features(xb)), target[idx])
+
+    reg_before = reg.weight.detach().clone()
+    h = fit_custom(m, X, y, batch_loss, config=TrainConfig(epochs=5, lr=1e-2), batch_size=64, extra_params=reg.parameters())
+    assert len(h["loss"]) == 5 and h["loss"][-1] < h["loss"][0]
+    assert not torch.equal(reg_before, reg.weight)  # the regressor was optimised too
+    assert sorted(torch.cat(seen[:4]).tolist()) == list(range(256))  # one epoch visits every row once
+    with pytest.raises(TypeError, match="batch_loss"):
+        fit_custom(m, X, y, batch_loss=None)

@@ -1,0 +1,118 @@
+"""End-to-end grading with the real ``nbgrader`` command line, in a temporary course directory.
+
+One course holds the whole submission catalogue (tests/submissions/catalogue.py); each
+assignment is autograded with a single ``nbgrader autograde`` call to keep the run short.
+The per-cell timeout is lowered to 30 s here (the course's own is 60 s) so that the student
+whose cell loops forever costs 30 s, not a minute.
+"""
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from kdutils import course
+from submissions import catalogue as cat
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+TIMEOUT = "--Execute.timeout=30"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """A course with every catalogue submission autograded and given feedback."""
+    root = course.make_course(tmp_path_factory.mktemp("course"))
+    for a in course.ASSIGNMENTS:
+        course.nbgrader("generate_assignment", a, "--force", cwd=root)
+    for sub in cat.catalogue():
+        cat.write(sub, root)
+    for a in course.ASSIGNMENTS:
+        course.nbgrader("autograde", a, "--force", TIMEOUT, cwd=root)
+        course.nbgrader("generate_feedback", a, "--force", cwd=root)
+    scores = {a: course.read_scores(root, a) for a in course.ASSIGNMENTS}
+    points = {a: cat.max_points(root, a) for a in course.ASSIGNMENTS}
+    return root, scores, points
+
+
+def _points(root: Path, assignment: str) -> dict[str, float]:
+    import nbformat
+
+    nb = nbformat.read(root / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+
+
+def _feedback(root: Path, sub: cat.Submission) -> str:
+    path = root / "feedback" / sub.student / sub.assignment / f"{sub.assignment}.html"
+    assert path.exists(), f"no feedback for {sub.student}/{sub.assignment}"
+    return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+def test_validate_passes_on_solutions_and_inverted_on_exercises():
+    sol = course.nbgrader("validate", *map(str, sorted((ROOT / "solutions").glob("*/*.ipynb"))), cwd=ROOT)
+    assert sol.stdout.count("Success! Your notebook passes all the tests.") == len(course.ASSIGNMENTS), sol.stdout
+    inv = course.nbgrader("validate", "--invert", *map(str, sorted((ROOT / "exercises").glob("*/*.ipynb"))), cwd=ROOT)
+    assert "NOTEBOOK PASSED ON" not in inv.stdout and "ERROR" not in inv.stdout.upper().replace("ERRORS", ""), inv.stdout
+    assert inv.stdout.count("Success!") == len(course.ASSIGNMENTS), inv.stdout
+
+
+@pytest.mark.parametrize("sub", [s for s in cat.catalogue() if s.full_marks], ids=lambda s: f"{s.assignment}-{s.student}")
+def test_correct_submissions_get_full_marks(graded, sub):
+    root, scores, _ = graded
+    points = _points(root, sub.assignment)
+    got = scores[sub.assignment][sub.student]
+    assert got == points, {k: (got.get(k), v) for k, v in points.items() if got.get(k) != v}
+
+
+@pytest.mark.parametrize("sub", [s for s in cat.catalogue() if s.student == "blank"], ids=lambda s: s.assignment)
+def test_blank_release_scores_zero_everywhere(graded, sub):
+    root, scores, _ = graded
+    got = scores[sub.assignment][sub.student]
+    assert set(got) == set(_points(root, sub.assignment))
+    assert all(v == 0 for v in got.values()), got
+
+
+@pytest.mark.parametrize("sub", [s for s in cat.catalogue() if s.lose and s.student != "blank"],
+                         ids=lambda s: f"{s.assignment}-{s.student}")
+def test_mistakes_and_tampering_lose_points_with_a_diagnosis(graded, sub):
+    root, scores, _ = graded
+    got = scores[sub.assignment].get(sub.student)
+    assert got is not None, f"{sub.student} was not graded"
+    for cell in sub.lose:
+        assert got.get(cell) == 0, (cell, got.get(cell))
+    text = _feedback(root, sub)
+    for word in sub.words:
+        assert word in text, f"{word!r} missing from the feedback of {sub.student}/{sub.assignment}"
+
+
+def test_at_least_twelve_known_mistakes_are_graded(graded):
+    mistakes = sum(len(s.words) for s in cat.catalogue() if s.student.startswith(("bug_", "partial")))
+    assert mistakes >= 12
+
+
+def test_tampering_never_beats_the_honest_blank(graded):
+    _, scores, _ = graded
+    for sub in cat.TAMPER_LOSSES:
+        got = scores["losses"][sub.student]
+        assert all(got[c] == 0 for c in sub.lose)
+
+
+def test_feedback_html_for_every_student(graded):
+    root, scores, _ = graded
+    for a in course.ASSIGNMENTS:
+        for student in scores[a]:
+            assert (root / "feedback" / student / a / f"{a}.html").stat().st_size > 10_000
+
+
+def test_autograding_twice_gives_identical_scores(graded):
+    root, scores, _ = graded
+    students = ["bug_a", "tamper_objects"]
+    for s in students:
+        course.nbgrader("autograde", "losses", "--force", f"--student={s}", TIMEOUT, cwd=root)
+    again = course.read_scores(root, "losses")
+    for s in students:
+        assert again[s] == scores["losses"][s], s

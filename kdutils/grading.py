@@ -1018,6 +1018,12 @@ def _judge_distill(part: str, hidden: bool, res: dict) -> dict:
                 return {"ok": False, "message": f"the student's weights after one epoch differ from the reference: {message}"}
         if _close(res["student_weights"], setup["student_state"], rtol=0, atol=0):
             return {"ok": False, "message": "the student's weights did not change: call optimizer.step() for every batch"}
+        if any(training for training, _ in res["teacher"]):
+            return {"ok": False, "message": "the student's weights after one epoch differ from the reference epoch because "
+                                            "the teacher was in training mode (dropout active): call teacher.eval()"}
+        if res["student"] and not all(res["student"]):
+            return {"ok": False, "message": "the student's weights after one epoch differ from the reference epoch; "
+                                            "the student was in eval mode: call student.train()"}
         return {"ok": False, "message": "the student's weights after one epoch differ from the reference epoch: use "
                                         "kd.losses.distillation_loss(student_logits, teacher_logits, labels, T, alpha), "
                                         "zero_grad, backward and step once per batch, and the teacher in eval mode"}
@@ -1072,7 +1078,10 @@ def _judge_accuracy(part: str, hidden: bool, res: dict) -> dict:
     if _close(got, sum(per_batch) / len(per_batch), rtol=0, atol=1e-6):
         return {"ok": False, "message": "averaged the per-batch accuracies, but the last batch is smaller: "
                                         "count the correct predictions over all batches and divide by the total"}
-    return {"ok": False, "message": f"returned {got:.6g}, expected the accuracy {acc:.6g}"}
+    why = ""
+    if any(tr for tr, _ in res["forward"]):
+        why = ": the model was in training mode (dropout active), call model.eval() first"
+    return {"ok": False, "message": f"returned {got:.6g}, expected the accuracy {acc:.6g}{why}"}
 
 
 def _judge_fit(part: str, hidden: bool, res: dict) -> dict:

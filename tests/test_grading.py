@@ -202,6 +202,9 @@ def test_training_diagnoses_from_the_issue():
     train_mode = train_fn(cat._loop(teacher_eval=False), "distill_one_epoch")
     assert "teacher was in training mode" in run("distill_one_epoch", train_mode, "teacher")
     assert "call teacher.eval()" in run("distill_one_epoch", train_mode, "teacher")
+    assert "call teacher.eval()" in run("distill_one_epoch", train_mode, "loss")
+    no_eval = train_fn(cat._acc(eval_mode=False), "evaluate_accuracy")
+    assert "call model.eval()" in run("evaluate_accuracy", no_eval, "value")
 
 
 def test_final_student_is_measured_by_the_grader():

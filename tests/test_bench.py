@@ -93,6 +93,10 @@ def test_write_results_refuses_incomplete_and_writes_json_and_markdown(tmp_path)
     del broken["grading"]["demo_class_s"]
     with pytest.raises(ValueError, match="grading.demo_class_s"):
         kdbench.write_results(broken, tmp_path)
+    assert json.loads((tmp_path / "results.partial.json").read_text()) == broken  # a long run is never lost
+    assert not (tmp_path / "results.json").exists()
+    j, md = kdbench.write_results(broken, tmp_path / "nodemo", optional=["grading.demo_class_s"])
+    assert "Demo class" not in md.read_text()
     j, md = kdbench.write_results(res, tmp_path)
     assert json.loads(j.read_text()) == res
     text = md.read_text()
@@ -100,7 +104,7 @@ def test_write_results_refuses_incomplete_and_writes_json_and_markdown(tmp_path)
     for needle in ("| clean (every notebook executed, 3 notebooks) | 100.0 s |", "| `losses` | 10.0 s | 18/18 |",
                    "| recommended | 0.9600 ± 0.0100 | 17.0 | 80 % |", "| teacher | 0.9800 ± 0.0100 | 9.0 | – |",
                    "teacher 67, scratch 146, distilled 74 errors, i.e. 91 % of the gap",
-                   "**10.0×** parameters, **2.0×** latency", "| naive `log(softmax(.))` | 120.0 ms | False |"):
+                   "**10.0×** parameters, **2.0×** latency", "12 students, both assignments, with feedback): **120.0 s**", "| naive `log(softmax(.))` | 120.0 ms | False |"):
         assert needle in text, needle
 
 

@@ -228,44 +228,28 @@ def fit_tensors(
     batch_size = check_positive_int("batch_size", batch_size)
     cfg = config or TrainConfig()
     check_positive_int("epochs", cfg.epochs)
+    all_t_logits = None
     if teacher is not None:
         T = check_temperature(T)
         alpha = check_alpha(alpha)
         teacher.eval()
         with torch.no_grad():
             all_t_logits = teacher(X) if augment is None else None  # (N, C), reused every epoch
-    opt, sched = _optimizer(model, cfg)
-    gen = torch.Generator().manual_seed(seed)
-    history: dict[str, list[float]] = {"loss": []}
-    n = len(X)
-    model.train()
-    for _ in range(cfg.epochs):
-        perm = torch.randperm(n, generator=gen)
-        total = 0.0
-        for i in range(0, n, batch_size):
-            idx = perm[i : i + batch_size]
-            xb, yb = X[idx], y[idx]  # (B, ...), (B,)
-            if augment is not None:
-                xb = augment(xb, gen)
-            out = model(xb)  # (B, C)
-            if teacher is None:
-                loss = F.cross_entropy(out, yb)
-            else:
-                if all_t_logits is not None:
-                    t_logits = all_t_logits[idx]
-                else:
-                    with torch.no_grad():
-                        t_logits = teacher(xb)
-                loss = losses.distillation_loss(out, t_logits, yb, T=T, alpha=alpha)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-        if sched is not None:
-            sched.step()
-        history["loss"].append(total / n)
-    model.eval()
-    return history
+
+    def step_loss(xb, yb, idx, gen):
+        if augment is not None:
+            xb = augment(xb, gen)
+        out = model(xb)  # (B, C)
+        if teacher is None:
+            return F.cross_entropy(out, yb)
+        if all_t_logits is not None:
+            t_logits = all_t_logits[idx]
+        else:
+            with torch.no_grad():
+                t_logits = teacher(xb)
+        return losses.distillation_loss(out, t_logits, yb, T=T, alpha=alpha)
+
+    return _fit_indexed(model, X, y, step_loss, cfg, batch_size, seed)
 
 
 def fit_custom(
@@ -299,7 +283,16 @@ def fit_custom(
     batch_size = check_positive_int("batch_size", batch_size)
     cfg = config or TrainConfig()
     check_positive_int("epochs", cfg.epochs)
-    extra_params = list(extra_params)
+    step_loss = lambda xb, yb, idx, gen: batch_loss(xb, yb, idx)  # noqa: E731
+    return _fit_indexed(model, X, y, step_loss, cfg, batch_size, seed, list(extra_params))
+
+
+def _fit_indexed(model, X, y, step_loss, cfg, batch_size, seed, extra_params=()):
+    """The loop shared by ``fit_tensors`` and ``fit_custom``: shuffled index batches, Adam, cosine decay.
+
+    ``step_loss(xb, yb, idx, gen)`` returns the batch loss; ``gen`` is the
+    generator that also shuffles, so augmentation draws stay reproducible.
+    """
     opt, sched = _optimizer(model, cfg, extra_params)
     gen = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {"loss": []}
@@ -309,8 +302,8 @@ def fit_custom(
         perm = torch.randperm(n, generator=gen)
         total = 0.0
         for i in range(0, n, batch_size):
-            idx = perm[i : i + batch_size]
-            loss = batch_loss(X[idx], y[idx], idx)
+            idx = perm[i : i + batch_size]  # (B,)
+            loss = step_loss(X[idx], y[idx], idx, gen)
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -96,7 +96,9 @@ def main(argv=None) -> int:
     }
     progress = Progress(sum(steps[p] for p in parts))
     results: dict = {"machine": kdbench.machine_info()}
-    flags = " ".join(a for a in (sys.argv[1:] if argv is None else argv))
+    argv_list = list(sys.argv[1:] if argv is None else argv)
+    flags = " ".join("--preliminary …" if a == "--preliminary" else a for i, a in enumerate(argv_list)
+                     if i == 0 or argv_list[i - 1] != "--preliminary")
     if flags:
         results["args"] = flags
     if reduced:

@@ -188,7 +188,7 @@ def browser_context(chromium_path):
 class _Recorder:
     """Console errors, uncaught exceptions and failed requests of one page."""
 
-    def __init__(self, page, base: str):
+    def __init__(self, page):
         self.console_errors: list[str] = []
         self.failed: list[str] = []
         page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
@@ -232,7 +232,7 @@ def test_toc_lists_pages():
 def test_site_root_redirects_and_has_favicon(browser_context, server):
     """``/`` lands on the first page, and browsers asking for ``/favicon.ico`` find it."""
     page = browser_context.new_page()
-    rec = _Recorder(page, server.base)
+    rec = _Recorder(page)
     try:
         page.goto(server.base, wait_until="load")
         page.wait_for_url(re.compile(r"book/intro\.html$"))
@@ -265,7 +265,7 @@ def test_page(browser_context, server, docname):
     """Every check on one page; all problems are reported together."""
     url = urljoin(server.base, docname + ".html")
     page = browser_context.new_page()
-    rec = _Recorder(page, server.base)
+    rec = _Recorder(page)
     first_logged = len(server.log)
     problems: list[str] = []
     try:
@@ -333,7 +333,7 @@ def test_page(browser_context, server, docname):
 
 def test_search_finds_temperature(browser_context, server):
     page = browser_context.new_page()
-    rec = _Recorder(page, server.base)
+    rec = _Recorder(page)
     try:
         page.goto(urljoin(server.base, "search.html?q=temperature"), wait_until="load")
         results = page.locator("#search-results ul.search li a")
@@ -382,7 +382,7 @@ def _open_first_dropdown(page) -> str:
 
 def test_dropdown_answer_opens(browser_context, server):
     page = browser_context.new_page()
-    rec = _Recorder(page, server.base)
+    rec = _Recorder(page)
     try:
         page.goto(urljoin(server.base, "book/interview_questions.html"), wait_until="load")
         _wait_until_rendered(page)

@@ -365,7 +365,7 @@ def slowest_pages(build_log: str, root: Path = ROOT, k: int = 5) -> list[dict]:
 def _jupyter_book(out_dir: Path, root: Path) -> tuple[float, str]:
     cmd = [str(BIN / "jupyter-book"), "build", str(root), "--builder", "html", "-W", "-n", "--keep-going",
            "--path-output", str(out_dir)]
-    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", MPLBACKEND="Agg")
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
     secs = time.perf_counter() - t0
@@ -458,7 +458,7 @@ def bench_grading(repeats: int = 3, demo: bool = True, on_step: Callable[[str], 
     out = {"seconds_per_notebook": per_nb, "samples_s": samples, "repeats": repeats, "reference_score": full}
     if demo:
         step("grading: demo class (make grade-demo)")
-        env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", MPLBACKEND="Agg", PYTHONHASHSEED="0")
+        env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONHASHSEED="0")
         t0 = time.perf_counter()
         proc = subprocess.run([sys.executable, "-m", "kdutils.course", "grade-demo"], cwd=ROOT, env=env,
                               capture_output=True, text=True)

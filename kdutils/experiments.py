@@ -1,7 +1,7 @@
 """Helpers for multi-seed experiments: summary statistics and what a teacher's soft labels say.
 
-Used in "Softmax, temperature and dark knowledge", "Experiments that matter"
-and by the benchmark (``make bench``).
+Used in "Softmax, temperature and dark knowledge", "Experiments that matter",
+"Tuning the recipe" and by the benchmark (``make bench``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from torch import nn
 from .losses import softmax_with_temperature
 from .train import predict_logits
 
-__all__ = ["Summary", "summarize", "gap_recovered", "soft_label_matrix", "welch_t"]
+__all__ = ["Summary", "summarize", "separated", "gap_recovered", "soft_label_matrix", "welch_t"]
 
 
 @dataclass
@@ -36,6 +36,15 @@ def summarize(values: Sequence[float]) -> Summary:
     if v.size == 0:
         raise ValueError("values must not be empty, got values=[]")
     return Summary(float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0, int(v.size))
+
+
+def separated(a: Sequence[float], b: Sequence[float]) -> bool:
+    """True when the mean ± std intervals of ``a`` and ``b`` do not overlap, with ``a`` above ``b``.
+
+    The book's bar for "distillation clearly beats the student trained alone".
+    """
+    sa, sb = summarize(a), summarize(b)
+    return sa.mean - sa.std > sb.mean + sb.std
 
 
 def gap_recovered(err_scratch: float, err_kd: float, err_teacher: float) -> float:

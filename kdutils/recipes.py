@@ -28,12 +28,12 @@ Protocol of one run (``run_recipe``):
 * the seed drives the initialisations, the transfer subset, the batch order
   and the augmentation.
 
-Used in "Experiments that matter" and by the benchmark (``make bench``).
+Used in "Experiments that matter", "Tuning the recipe" and by the benchmark (``make bench``).
 """
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -56,6 +56,9 @@ __all__ = [
     "transfer_set",
     "run_recipe",
     "run_seeds",
+    "variant",
+    "accuracies",
+    "sweep",
     "compare",
     "summary_table",
     "shift_class_bias",
@@ -249,12 +252,66 @@ def run_recipe(recipe: str | Recipe, setup: Setup = DEFAULT_SETUP, seed: int = 0
     return RunResult(recipe.name, int(seed), acc, errors, per_class, model)
 
 
-def run_seeds(recipe: str | Recipe, setup: Setup = DEFAULT_SETUP, seeds: Iterable[int] = range(5)) -> list[RunResult]:
-    """``run_recipe`` for every seed in ``seeds``."""
+_RUNS: dict[tuple, RunResult] = {}
+
+
+def run_seeds(
+    recipe: str | Recipe, setup: Setup = DEFAULT_SETUP, seeds: Iterable[int] = range(5), cache: bool = False
+) -> list[RunResult]:
+    """``run_recipe`` for every seed in ``seeds``.
+
+    With ``cache=True`` each ``(recipe, setup, seed)`` is trained once per
+    process and later calls return the same ``RunResult`` (the experiment
+    chapters sweep settings that overlap, e.g. ``alpha = 0.9`` is the
+    recommended recipe itself).
+    """
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must not be empty, got seeds=[]")
-    return [run_recipe(recipe, setup, s) for s in seeds]
+    if not cache:
+        return [run_recipe(recipe, setup, s) for s in seeds]
+    out = []
+    for s in seeds:
+        key = (get_recipe(recipe), setup, s)
+        if key not in _RUNS:
+            _RUNS[key] = run_recipe(recipe, setup, s)
+        out.append(_RUNS[key])
+    return out
+
+
+def variant(recipe: str | Recipe, **changes) -> Recipe:
+    """A copy of ``recipe`` with some fields changed, e.g. ``variant("recommended", T=2.0)``.
+
+    The name is kept, so results still group under the recipe they vary.
+    """
+    base = get_recipe(recipe)
+    unknown = sorted(set(changes) - {f.name for f in fields(Recipe)})
+    if unknown:
+        raise TypeError(f"changes must be fields of Recipe, got unknown field(s) {unknown}")
+    return replace(base, **changes)
+
+
+def accuracies(results: Iterable[RunResult]) -> list[float]:
+    """The test accuracies of a list of ``RunResult``."""
+    return [r.accuracy for r in results]
+
+
+def sweep(
+    pairs: Iterable[tuple[str | Recipe, Setup]], seeds: Iterable[int] = range(3)
+) -> tuple[list[float], list[float]]:
+    """Mean and standard deviation of test accuracy, **in percent**, for each ``(recipe, setup)`` pair.
+
+    Every pair runs on the same ``seeds`` through ``run_seeds(..., cache=True)``.
+    The two lists are ready for ``kdutils.plotting.plot_series``. Used in
+    "Tuning the recipe".
+    """
+    seeds = list(seeds)
+    means, stds = [], []
+    for recipe, setup in pairs:
+        s = experiments.summarize(accuracies(run_seeds(recipe, setup, seeds, cache=True)))
+        means.append(100.0 * s.mean)
+        stds.append(100.0 * s.std)
+    return means, stds
 
 
 def compare(

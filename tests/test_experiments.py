@@ -40,3 +40,9 @@ def test_soft_label_matrix_rows_are_distributions_of_each_class():
     assert m.shape == (3, 3)
     np.testing.assert_allclose(m.sum(axis=1), 1.0, rtol=1e-6)
     assert (np.argmax(m, axis=1) == np.arange(3)).all()
+
+
+def test_separated_needs_non_overlapping_error_bars_in_order():
+    assert kd.experiments.separated([0.96, 0.97, 0.98], [0.89, 0.90, 0.91])
+    assert not kd.experiments.separated([0.89, 0.90, 0.91], [0.96, 0.97, 0.98])  # wrong order
+    assert not kd.experiments.separated([0.90, 0.94, 0.98], [0.89, 0.91, 0.93])  # bars overlap

@@ -171,3 +171,32 @@ def test_choose_bias_shift_undoes_a_known_bias_drop():
     assert (pred[y == 3] == 3).float().mean() < 0.1
     delta, acc = kd.recipes.choose_bias_shift(model, X, y, 3)
     assert 2.5 <= delta <= 5.5 and acc > 0.95
+
+
+def test_run_seeds_cache_trains_each_setting_once():
+    """cache=True returns the very same RunResult for a repeated (recipe, setup, seed); cache=False retrains."""
+    r = tiny("scratch", 3)
+    first = kd.recipes.run_seeds(r, TINY, seeds=[0, 1], cache=True)
+    again = kd.recipes.run_seeds(dataclasses.replace(r), TINY, seeds=[1], cache=True)
+    assert again[0] is first[1]
+    fresh = kd.recipes.run_seeds(r, TINY, seeds=[1])
+    assert fresh[0] is not first[1] and fresh[0].accuracy == first[1].accuracy
+
+
+def test_variant_changes_fields_and_keeps_the_name():
+    v = kd.recipes.variant("recommended", T=2.0)
+    assert v.name == "recommended" and v.T == 2.0 and v.alpha == RECIPES["recommended"].alpha
+    assert kd.recipes.variant("recommended", alpha=RECIPES["recommended"].alpha) == RECIPES["recommended"]
+    with pytest.raises(TypeError, match="temperature"):
+        kd.recipes.variant("recommended", temperature=2.0)
+    with pytest.raises(ValueError, match="T must be > 0"):
+        kd.recipes.variant("recommended", T=0.0)
+
+
+def test_sweep_reports_percent_mean_and_std_over_seeds():
+    pairs = [(tiny("scratch", 2), TINY), (tiny("recommended", 2), TINY)]
+    means, stds = kd.recipes.sweep(pairs, seeds=[0, 1])
+    for (rec, setup), m, s in zip(pairs, means, stds):
+        accs = kd.recipes.accuracies(kd.recipes.run_seeds(rec, setup, [0, 1], cache=True))
+        assert m == pytest.approx(100 * sum(accs) / 2)
+        assert s == pytest.approx(100 * abs(accs[0] - accs[1]) / 2 ** 0.5)

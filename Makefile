@@ -35,8 +35,14 @@ browser:
 	  else echo "chromium missing: run 'sudo apt-get install chromium' to enable the browser tests"; fi; \
 	fi
 
+# Strict: any warning or cell error fails the build. Notebooks execute once and are then
+# served from the jupyter-cache in _build/.jupyter_cache. Sphinx re-renders only changed
+# pages, so after an edit to _toc.yml or _config.yml every page is re-rendered (--all),
+# or the other pages would keep a stale sidebar.
 book: venv
-	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+	@all=""; if [ -f _build/html/index.html ] && [ -n "$$(find _toc.yml _config.yml -newer _build/html/index.html)" ]; then \
+	  all="--all"; echo "_toc.yml or _config.yml changed: re-rendering every page"; fi; \
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going $$all
 	@echo "The book is at $(CURDIR)/_build/html/index.html"
 
 book-clean:

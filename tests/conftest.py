@@ -1,7 +1,7 @@
 """Shared pytest fixtures.
 
-``built_book`` builds the Jupyter Book once per test session, exactly as
-``make book`` does (strict: ``-W -n --keep-going``), and returns the path of
+``built_book`` builds the Jupyter Book once per test session by running
+``make book`` itself (strict: ``-W -n --keep-going``), and returns the path of
 ``_build/html``. The browser tests and the book tests both use it.
 """
 from __future__ import annotations
@@ -24,13 +24,12 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def built_book() -> Path:
-    """Build the book strictly (as ``make book``) and return ``_build/html``; fail on any warning."""
+    """Run ``make book`` (a strict build) and return ``_build/html``; fail on any warning or cell error."""
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     env.pop("MPLBACKEND", None)  # the kernel must use the inline backend, or figures render as text
-    proc = subprocess.run(
-        [str(BIN / "jupyter-book"), "build", ".", "--builder", "html", "-W", "-n", "--keep-going"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
-    )
+    for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # run as a top-level make, not inside `make test`'s
+        env.pop(var, None)
+    proc = subprocess.run(["make", "--no-print-directory", "book"], cwd=ROOT, env=env, capture_output=True, text=True)
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
         pytest.fail(f"strict book build failed (exit {proc.returncode}):\n{log[-6000:]}")

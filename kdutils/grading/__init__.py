@@ -202,7 +202,7 @@ def _run_loss_case(fn, case: dict, spy_reference: bool) -> dict:
                     (g,) = _grad(obj, [args[gi]], allow_unused=True)
                     res["grad"] = None if g is None else _plain(g)
     except _Exception as e:  # the student's function raised: report it, don't crash the grader
-        res = {"error": f"raised {_type(e).__name__}: {e}"}
+        res = {"error": _raised(e)}
     if spy.calls:
         res["reference_calls"] = spy.calls
     if tampered:
@@ -216,9 +216,7 @@ def _check_loss_function(name: str, fn, part: str, hidden: bool, spy_reference: 
         raise _AssertionError(f"{name} must be a function, got {_describe(fn)}")
     cases = _ask({"op": "cases", "check": name, "part": part, "hidden": _bool(hidden)})["cases"]
     results = [_run_loss_case(fn, c, spy_reference) for c in cases]
-    verdict = _ask({"op": "judge", "check": name, "part": part, "hidden": _bool(hidden), "results": results})
-    if not verdict["ok"]:
-        raise _AssertionError(verdict["message"])
+    _judge(name, part, hidden, results)
 
 
 def _check_part(name, part):
@@ -282,6 +280,28 @@ def _number(v):
     return None
 
 
+def _raised(e: BaseException) -> str:
+    return f"raised {_type(e).__name__}: {e}"
+
+
+def _record_scalar(res: dict, key: str, out) -> None:
+    """Record a returned scalar under ``key``; anything else under ``key_type`` (and a 1-element tensor's value)."""
+    n = _number(out)
+    if n is not None:
+        res[key] = n
+        return
+    res[f"{key}_type"] = _describe(out)
+    if _type(out) is _Tensor and out.numel() == 1:
+        res[f"{key}_tensor"] = _float(_plain(out.reshape(()).double()))
+
+
+def _judge(check: str, part: str, hidden: bool, res) -> None:
+    """Send the plain results to the worker and fail the test cell with its diagnosis."""
+    verdict = _ask({"op": "judge", "check": check, "part": part, "hidden": _bool(hidden), "results": res})
+    if not verdict["ok"]:
+        raise _AssertionError(verdict["message"])
+
+
 def check_fit_soft_targets(fn, part: str = "fit", hidden: bool = False) -> None:
     """Check a student's ``fit_soft_targets(student, inputs, teacher_probs, steps, lr)`` (chapter "Coding problem 2").
 
@@ -307,11 +327,9 @@ def check_fit_soft_targets(fn, part: str = "fit", hidden: bool = False) -> None:
         else:
             res["losses_type"] = _describe(out)
     except _Exception as e:
-        res["error"] = f"raised {_type(e).__name__}: {e}"
+        res["error"] = _raised(e)
     res["weights"] = _weights(student)
-    verdict = _ask({"op": "judge", "check": "fit_soft_targets", "part": part, "hidden": _bool(hidden), "results": res})
-    if not verdict["ok"]:
-        raise _AssertionError(verdict["message"])
+    _judge("fit_soft_targets", part, hidden, res)
 
 
 def _training_setup(check: str, part: str, hidden: bool):
@@ -358,23 +376,14 @@ def check_distill_one_epoch(fn, part: str = "loss", hidden: bool = False) -> Non
     res: dict = {}
     try:
         _manual_seed(0)  # dropout left on by mistake must still give the same score every time
-        out = fn(student, teacher, loader, optimizer, setup["T"], setup["alpha"])
-        n = _number(out)
-        if n is not None:
-            res["loss"] = n
-        else:
-            res["loss_type"] = _describe(out)
-            if _type(out) is _Tensor and out.numel() == 1:
-                res["loss_tensor"] = _float(_plain(out.reshape(())))
+        _record_scalar(res, "loss", fn(student, teacher, loader, optimizer, setup["T"], setup["alpha"]))
     except _Exception as e:
-        res["error"] = f"raised {_type(e).__name__}: {e}"
+        res["error"] = _raised(e)
     res.update(log)
     res["student_weights"] = _weights(student)
     res["teacher_weights"] = _weights(teacher)
     res["teacher_grads"] = _grads(teacher)
-    verdict = _ask({"op": "judge", "check": "distill_one_epoch", "part": part, "hidden": _bool(hidden), "results": res})
-    if not verdict["ok"]:
-        raise _AssertionError(verdict["message"])
+    _judge("distill_one_epoch", part, hidden, res)
 
 
 def check_evaluate_accuracy(fn, part: str = "value", hidden: bool = False) -> None:
@@ -392,20 +401,11 @@ def check_evaluate_accuracy(fn, part: str = "value", hidden: bool = False) -> No
     res: dict = {}
     try:
         _manual_seed(0)  # dropout left on by mistake must still give the same score every time
-        out = fn(model, loader)
-        n = _number(out)
-        if n is not None:
-            res["value"] = n
-        else:
-            res["value_type"] = _describe(out)
-            if _type(out) is _Tensor and out.numel() == 1:
-                res["value_tensor"] = _float(_plain(out.reshape(()).double()))
+        _record_scalar(res, "value", fn(model, loader))
     except _Exception as e:
-        res["error"] = f"raised {_type(e).__name__}: {e}"
+        res["error"] = _raised(e)
     res.update(log)
-    verdict = _ask({"op": "judge", "check": "evaluate_accuracy", "part": part, "hidden": _bool(hidden), "results": res})
-    if not verdict["ok"]:
-        raise _AssertionError(verdict["message"])
+    _judge("evaluate_accuracy", part, hidden, res)
 
 
 def check_final_student(student, epochs) -> None:
@@ -418,10 +418,7 @@ def check_final_student(student, epochs) -> None:
     if _type(epochs) is not _int or epochs < 1:
         raise _AssertionError(f"EPOCHS must be a positive int, got {epochs!r}")
     params = [(n, _list(_size(p)), _plain(p)) for n, p in _named_parameters(student)]
-    verdict = _ask({"op": "judge", "check": "final_student", "part": "accuracy", "hidden": True,
-                    "results": {"params": params, "epochs": epochs}})
-    if not verdict["ok"]:
-        raise _AssertionError(verdict["message"])
+    _judge("final_student", "accuracy", True, {"params": params, "epochs": epochs})
 
 
 class _ReadOnlyModule(type(sys)):

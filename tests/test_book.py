@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BOOK = ROOT / "book"
 
 # {glue}`key`, {glue:text}`key:.3f`, {glue:md}`key`, and ```{glue:figure} key / ```{glue} key
-ROLE = re.compile(r"\{glue(?::\w+)?\}`([^`]+)`")
+ROLE = re.compile(r"\{glue(?::\w*)?\}`([^`]+)`")
 DIRECTIVE = re.compile(r"^[`:]{3,}\{glue(?::\w+)?\}\s+(\S+)", re.M)
 CALL = re.compile(r"\bglue\(\s*(f?)[\"']([^\"']+)[\"']")
 

@@ -71,3 +71,15 @@ def test_committed_exercises_equal_a_fresh_generation(tmp_path):
         committed = nbformat.read(ROOT / "exercises" / a / f"{a}.ipynb", as_version=4)
         assert course.normalized(fresh) == course.normalized(committed), \
             f"exercises/{a} differs from a fresh `nbgrader generate_assignment`: run `make exercises`"
+
+
+@pytest.mark.parametrize("folder", ["solutions", "exercises"])
+def test_training_notebook_states_the_graders_final_target(folder):
+    """The final task's accuracy and epoch budget in the notebook text are the ones kd.grading enforces."""
+    from kdutils.grading import FINAL_ACCURACY, FINAL_MAX_EPOCHS
+
+    nb = nbformat.read(ROOT / folder / "training" / "training.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert f"**{FINAL_ACCURACY}** within **{FINAL_MAX_EPOCHS}** epochs" in text
+    stated = {float(x) for x in re.findall(r"\*\*(0\.\d+)\*\*", text)}
+    assert stated == {FINAL_ACCURACY}, f"the notebook states other accuracy targets: {sorted(stated)}"

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book book-clean test exercises grade-demo bench browser clean
+.PHONY: help venv book book-clean test exercises grade-demo bench browser system clean
 
 help:
 	@echo "make book        build the Jupyter Book into _build/html"
@@ -26,14 +26,23 @@ $(STAMP): requirements.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Debian's chromium for the browser tests; installed only when missing and we are root (as in CI).
-browser:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+# Debian packages the tests need, installed when missing and we are root (as in CI).
+# One package a line, each with what needs it.
+APT_PACKAGES += chromium        # browser tests, PDF
+APT_PACKAGES += fonts-noto-cjk  # CJK glyphs in screenshots and the PDF
+APT_PACKAGES += postgresql      # the shared-gradebook tests
+APT_PACKAGES += poppler-utils   # pdftotext/pdfinfo in the PDF test
+
+system:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
-	    echo "installing Debian's chromium for the browser tests"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "chromium missing: run 'sudo apt-get install chromium' to enable the browser tests"; fi; \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (run 'sudo apt-get install$$missing'); their tests will fail"; fi; \
 	fi
+
+browser: system
 
 # Strict: any warning or cell error fails the build. Notebooks execute once and are then
 # served from the jupyter-cache in _build/.jupyter_cache. Sphinx re-renders only changed
@@ -48,7 +57,7 @@ book: venv
 book-clean:
 	rm -rf _build
 
-test: venv browser
+test: venv system
 	$(BIN)/python -m pytest
 
 exercises: venv

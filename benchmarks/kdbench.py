@@ -433,7 +433,7 @@ def bench_grading(repeats: int = 3, demo: bool = True, on_step: Callable[[str], 
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an int >= 1, got repeats={repeats!r}")
     step = on_step or (lambda _msg: None)
-    catalogue = course._load_catalogue()
+    catalogue = course.demo._load_catalogue()
     per_nb, samples, full = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="kd-bench-grading-") as tmp:
         c = course.make_course(Path(tmp))

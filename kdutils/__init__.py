@@ -14,9 +14,10 @@ Modules, one concept each:
 * ``plotting``    the book's figures
 * ``experiments`` multi-seed summaries and soft-label analysis
 * ``recipes``     named distillation recipes (teacher, scratch, KD variants) run per seed
+* ``book``        what the experiment chapters share (memoised runs, glued summaries, timer, Welch's test)
 * ``grading``     autograding checks for the nbgrader assignments
 """
-from . import data, experiments, grading, losses, models, plotting, recipes, train
+from . import book, data, experiments, grading, losses, models, plotting, recipes, train
 
 __version__ = "0.1.0"
-__all__ = ["data", "experiments", "grading", "losses", "models", "plotting", "recipes", "train"]
+__all__ = ["book", "data", "experiments", "grading", "losses", "models", "plotting", "recipes", "train"]

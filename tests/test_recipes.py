@@ -18,7 +18,11 @@ def tiny(name: str, epochs: int = 5) -> Recipe:
 
 
 def test_published_recipes_have_the_published_settings():
-    assert set(RECIPES) == {"teacher", "scratch", "recommended", "pytorch_tutorial", "keras_example"}
+    assert set(RECIPES) == {"teacher", "scratch", "recommended", "pytorch_tutorial", "keras_example", "high_T8"}
+    assert set(kd.recipes.CANDIDATES) <= set(RECIPES)
+    # the recommended recipe is one of the candidates (the one validation chose), under its own name
+    rec = RECIPES["recommended"]
+    assert any(dataclasses.replace(RECIPES[c], name="recommended") == rec for c in kd.recipes.CANDIDATES)
     pt, ke = RECIPES["pytorch_tutorial"], RECIPES["keras_example"]
     assert (pt.kind, pt.T, pt.alpha) == ("kd", 2.0, 0.25)  # soft 0.25, CE 0.75
     assert (ke.kind, ke.T, ke.alpha) == ("kd", 10.0, 0.9)  # Keras alpha=0.1 is the *hard* weight
@@ -200,3 +204,59 @@ def test_sweep_reports_percent_mean_and_std_over_seeds():
         accs = kd.recipes.accuracies(kd.recipes.run_seeds(rec, setup, [0, 1], cache=True))
         assert m == pytest.approx(100 * sum(accs) / 2)
         assert s == pytest.approx(100 * abs(accs[0] - accs[1]) / 2 ** 0.5)
+
+
+def _fake_val(name, val_accs):
+    return [RunResult(name, i, 0.5, 50, [0.5] * 10, torch.nn.Identity(), v) for i, v in enumerate(val_accs)]
+
+
+def test_every_run_is_scored_on_validation_too():
+    r = kd.recipes.run_recipe(tiny("scratch", 3), TINY, seed=0)
+    splits = kd.recipes.get_splits("digits")
+    pred = kd.train.predict_logits(r.model, splits.X_val).argmax(-1)
+    assert r.val_accuracy == pytest.approx((pred == splits.y_val).float().mean().item())
+    assert kd.recipes.val_accuracies([r]) == [r.val_accuracy]
+
+
+def test_choose_on_validation_ignores_test_and_the_teacher():
+    res = {
+        "teacher": _fake_val("teacher", [0.99, 0.99]),
+        "a": _fake_val("a", [0.90, 0.94]),  # mean 0.92
+        "b": _fake_val("b", [0.93, 0.93]),  # mean 0.93: the choice
+    }
+    res["a"][0].accuracy = 1.0  # a better *test* score must not matter
+    assert kd.recipes.choose_on_validation(res) == "b"
+    assert kd.recipes.choose_on_validation(res, exclude=()) == "teacher"
+    tie = {"x": _fake_val("x", [0.9]), "y": _fake_val("y", [0.9])}
+    assert kd.recipes.choose_on_validation(tie) == "x"  # ties go to the first
+    with pytest.raises(ValueError, match="candidate"):
+        kd.recipes.choose_on_validation({"teacher": res["teacher"]})
+    with pytest.raises(ValueError, match="validation"):
+        kd.recipes.choose_on_validation({"z": _fake("z", [0.9])})  # runs without a validation score
+
+
+def test_inconsistent_teaching_uses_fixed_targets_and_differs_from_consistent():
+    cons = kd.recipes.variant("recommended", epochs=4, shift=1)
+    incons = kd.recipes.variant("recommended", epochs=4, shift=1, consistent=False)
+    a = kd.recipes.run_recipe(cons, TINY, seed=0)
+    b = kd.recipes.run_recipe(incons, TINY, seed=0)
+    b2 = kd.recipes.run_recipe(incons, TINY, seed=0)
+    assert b.accuracy == b2.accuracy  # deterministic
+    wa = torch.cat([p.detach().flatten() for p in a.model.parameters()])
+    wb = torch.cat([p.detach().flatten() for p in b.model.parameters()])
+    assert not torch.allclose(wa, wb)
+    with pytest.raises(TypeError, match="consistent"):
+        Recipe("bad", consistent=1)
+
+
+def test_a_changed_teacher_recipe_is_honoured():
+    five = kd.recipes.variant(TINY.teacher, epochs=2)
+    r = kd.recipes.run_recipe(five, TINY, seed=0)
+    assert r.model is kd.recipes.get_teacher(dataclasses.replace(TINY, teacher=five), 0)
+    assert r.model is not kd.recipes.get_teacher(TINY, 0)
+
+
+def test_clear_caches_forgets_runs_and_teachers():
+    t = kd.recipes.get_teacher(TINY, 0)
+    kd.recipes.clear_caches()
+    assert kd.recipes.get_teacher(TINY, 0) is not t

@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .losses import softmax_with_temperature
+from .losses import kd_kl_loss, softmax_with_temperature
 from .train import predict_logits
 
-__all__ = ["Summary", "summarize", "separated", "gap_recovered", "soft_label_matrix", "welch_t"]
+__all__ = ["Summary", "summarize", "separated", "gap_recovered", "soft_label_matrix", "welch_t", "Fidelity", "fidelity"]
 
 
 @dataclass
@@ -78,3 +78,34 @@ def soft_label_matrix(teacher: nn.Module, X: torch.Tensor, y: torch.Tensor, T: f
     for c in range(num_classes):
         m[c] = probs[y == c].mean(dim=0).numpy()
     return m
+
+
+
+@dataclass
+class Fidelity:
+    """How closely a student follows its teacher, beyond what accuracy alone implies.
+
+    ``kl``: mean ``KL(teacher || student)`` of the softmax outputs at ``T``, in
+    nats per example; ``teacher_errors``: how many examples the teacher gets
+    wrong; ``copied_errors``: on how many of those the student predicts the
+    teacher's *wrong* class. Top-1 agreement with an accurate teacher mostly
+    follows from the student's own accuracy; these two do not.
+    """
+
+    kl: float
+    teacher_errors: int
+    copied_errors: int
+
+    @property
+    def copied_fraction(self) -> float:
+        """``copied_errors / teacher_errors`` (NaN when the teacher makes no error)."""
+        return self.copied_errors / self.teacher_errors if self.teacher_errors else float("nan")
+
+
+def fidelity(student: nn.Module, teacher: nn.Module, X: torch.Tensor, y: torch.Tensor, T: float = 1.0) -> Fidelity:
+    """``Fidelity`` of ``student`` to ``teacher`` on ``(X, y)`` (Stanton et al. 2021 measure both)."""
+    s_logits, t_logits = predict_logits(student, X), predict_logits(teacher, X)  # (N, C) each
+    kl = float(kd_kl_loss(s_logits, t_logits, T)) / T**2  # kd_kl_loss is T^2 * KL, batch mean
+    t_pred, s_pred = t_logits.argmax(-1), s_logits.argmax(-1)
+    wrong = t_pred != y
+    return Fidelity(kl, int(wrong.sum()), int((s_pred[wrong] == t_pred[wrong]).sum()))

@@ -372,18 +372,22 @@ def choose_on_validation(results: Mapping[str, Sequence[RunResult]], exclude: It
 
 
 def sweep(
-    pairs: Iterable[tuple[str | Recipe, Setup]], seeds: Iterable[int] = range(3)
+    pairs: Iterable[tuple[str | Recipe, Setup]], seeds: Iterable[int] = range(3), split: str = "test"
 ) -> tuple[list[float], list[float]]:
-    """Mean and standard deviation of test accuracy, **in percent**, for each ``(recipe, setup)`` pair.
+    """Mean and standard deviation of accuracy on ``split``, **in percent**, for each ``(recipe, setup)`` pair.
 
-    Every pair runs on the same ``seeds`` through ``run_seeds(..., cache=True)``.
-    The two lists are ready for ``kdutils.plotting.plot_series``. Used in
-    "Tuning the recipe".
+    ``split`` is ``"test"`` (to report) or ``"val"`` (to choose a setting on).
+    Every pair runs on the same ``seeds`` through ``run_seeds(..., cache=True)``,
+    so asking for the other split costs no training. The two lists are ready
+    for ``kdutils.plotting.plot_series``. Used in "Tuning the recipe".
     """
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got split={split!r}")
+    score = accuracies if split == "test" else val_accuracies
     seeds = list(seeds)
     means, stds = [], []
     for recipe, setup in pairs:
-        s = experiments.summarize(accuracies(run_seeds(recipe, setup, seeds, cache=True)))
+        s = experiments.summarize(score(run_seeds(recipe, setup, seeds, cache=True)))
         means.append(100.0 * s.mean)
         stds.append(100.0 * s.std)
     return means, stds

@@ -46,3 +46,29 @@ def test_separated_needs_non_overlapping_error_bars_in_order():
     assert kd.experiments.separated([0.96, 0.97, 0.98], [0.89, 0.90, 0.91])
     assert not kd.experiments.separated([0.89, 0.90, 0.91], [0.96, 0.97, 0.98])  # wrong order
     assert not kd.experiments.separated([0.90, 0.94, 0.98], [0.89, 0.91, 0.93])  # bars overlap
+
+
+def test_fidelity_kl_and_copied_errors_against_numpy():
+    import numpy as np
+    import torch
+    from scipy.special import softmax
+    from scipy.stats import entropy
+
+    import kdutils as kd
+
+    torch.manual_seed(0)
+    X = torch.randn(40, 1, 1, 5)
+    y = torch.randint(0, 5, (40,))
+    teacher = kd.models.MLP(kd.models.MLPConfig(in_features=5, hidden=(), num_classes=5))
+    student = kd.models.MLP(kd.models.MLPConfig(in_features=5, hidden=(), num_classes=5))
+    f = kd.experiments.fidelity(student, teacher, X, y, T=2.0)
+    with torch.no_grad():
+        t, s = teacher(X).numpy(), student(X).numpy()
+    kl = np.mean([entropy(softmax(a / 2.0), softmax(b / 2.0)) for a, b in zip(t, s)])
+    assert f.kl == pytest.approx(kl, rel=1e-5)
+    wrong = t.argmax(-1) != y.numpy()
+    assert f.teacher_errors == int(wrong.sum())
+    assert f.copied_errors == int((s.argmax(-1)[wrong] == t.argmax(-1)[wrong]).sum())
+    same = kd.experiments.fidelity(teacher, teacher, X, y)
+    assert same.kl == pytest.approx(0.0, abs=1e-6) and same.copied_errors == same.teacher_errors
+    assert same.copied_fraction == 1.0

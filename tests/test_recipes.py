@@ -260,3 +260,12 @@ def test_clear_caches_forgets_runs_and_teachers():
     t = kd.recipes.get_teacher(TINY, 0)
     kd.recipes.clear_caches()
     assert kd.recipes.get_teacher(TINY, 0) is not t
+
+
+def test_sweep_on_validation_reads_the_same_runs():
+    pairs = [(tiny("scratch", 2), TINY)]
+    means, _ = kd.recipes.sweep(pairs, seeds=[0, 1], split="val")
+    val = kd.recipes.val_accuracies(kd.recipes.run_seeds(pairs[0][0], TINY, [0, 1], cache=True))
+    assert means[0] == pytest.approx(100 * sum(val) / 2)
+    with pytest.raises(ValueError, match="split"):
+        kd.recipes.sweep(pairs, seeds=[0], split="train")

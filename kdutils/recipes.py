@@ -271,14 +271,15 @@ def _score(model: nn.Module, X: torch.Tensor, y: torch.Tensor, num_classes: int)
 def run_recipe(recipe: str | Recipe, setup: Setup = DEFAULT_SETUP, seed: int = 0) -> RunResult:
     """Train one network with ``recipe`` in ``setup`` for ``seed`` and score it on the test split.
 
-    ``"teacher"`` returns the (cached) teacher's score. ``"scratch"`` trains
+    ``"teacher"`` returns the (cached) score of ``setup``'s teacher; any other
+    teacher recipe (e.g. ``variant("teacher", epochs=5)``) is trained as given. ``"scratch"`` trains
     the student on the transfer set's labels. A ``"kd"`` recipe distils the
     seed's teacher into the student on the transfer set.
     """
     recipe = get_recipe(recipe)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got seed={seed!r}")
-    if recipe.kind == "teacher" and recipe != setup.teacher:
+    if recipe.kind == "teacher" and recipe not in (TEACHER, setup.teacher):
         setup = replace(setup, teacher=recipe)  # honour a changed teacher recipe, e.g. variant("teacher", epochs=5)
     splits = get_splits(setup.dataset)
     teacher = get_teacher(setup, seed)

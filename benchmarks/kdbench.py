@@ -275,7 +275,7 @@ def run_distillation(dataset: str, seeds: Sequence[int], recipes: Sequence[str] 
     """``{recipe: [(seed, accuracy, test_errors), ...]}`` for every recipe and seed on ``dataset``.
 
     ``runner(recipe, dataset, seed) -> (accuracy, errors)`` defaults to
-    ``kdutils.recipes.run_recipe`` with ``Setup(dataset=dataset)``: one teacher
+    ``kdutils.recipes.run_recipe`` with ``kdutils.recipes.SETUPS[dataset]``: one teacher
     per seed, shared by all the student recipes of that seed.
     """
     seeds = list(seeds)
@@ -284,7 +284,7 @@ def run_distillation(dataset: str, seeds: Sequence[int], recipes: Sequence[str] 
     if runner is None:
         from kdutils import recipes as R
 
-        setup = R.Setup(dataset=dataset)
+        setup = R.SETUPS[dataset]  # the library's setup per dataset (a CNN teacher on MNIST)
 
         def runner(recipe, _dataset, seed):
             res = R.run_recipe(recipe, setup, seed)

@@ -58,6 +58,8 @@ __all__ = [
     "RECIPES",
     "CANDIDATES",
     "DEFAULT_SETUP",
+    "MNIST_TEACHER",
+    "SETUPS",
     "get_recipe",
     "get_splits",
     "get_teacher",
@@ -172,6 +174,16 @@ class Setup:
 
 DEFAULT_SETUP = Setup()
 """Digits, 10 labelled examples per class for the student, a 32-unit student: the regime where KD clearly helps."""
+
+MNIST_TEACHER = Recipe("teacher", kind="teacher", epochs=15, lr=2e-3, batch_size=128, shift=1)
+"""The MNIST-subset teacher's schedule: ``kdutils.models.teacher_config(28, "cnn")`` with one-pixel shifts."""
+
+SETUPS: dict[str, Setup] = {
+    "digits": DEFAULT_SETUP,
+    "mnist": Setup(dataset="mnist", teacher_kind="cnn", teacher=MNIST_TEACHER),
+}
+"""The benchmark's setup per dataset. On the MNIST subset the teacher is the library's small CNN, so that,
+as in Hinton et al.'s MNIST experiment, a strong teacher (at least 97 % here) teaches a small MLP student."""
 
 
 @dataclass

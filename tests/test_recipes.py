@@ -269,3 +269,13 @@ def test_sweep_on_validation_reads_the_same_runs():
     assert means[0] == pytest.approx(100 * sum(val) / 2)
     with pytest.raises(ValueError, match="split"):
         kd.recipes.sweep(pairs, seeds=[0], split="train")
+
+
+def test_setups_name_one_setup_per_dataset():
+    assert set(kd.recipes.SETUPS) == set(kd.data.DATASETS)
+    assert kd.recipes.SETUPS["digits"] is kd.recipes.DEFAULT_SETUP
+    mnist = kd.recipes.SETUPS["mnist"]
+    assert (mnist.dataset, mnist.teacher_kind, mnist.teacher.kind) == ("mnist", "cnn", "teacher")
+    # the CNN teacher builds for 28x28 inputs and maps a batch to 10 logits
+    net = kd.models.build_model(kd.models.teacher_config(28, mnist.teacher_kind))
+    assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)

@@ -29,10 +29,7 @@ import numpy as np
 
 from . import experiments, recipes
 
-__all__ = ["pct", "runs", "glue", "glue_summary", "Chapter", "Welch", "welch", "t_critical", "STUDENT_IMAGE_SIZE"]
-
-STUDENT_IMAGE_SIZE = {"digits": 8, "mnist": 28}
-"""Side of the square images of each dataset (``kdutils.data``), for ``kd.models.student_config``."""
+__all__ = ["pct", "runs", "glue", "glue_summary", "Chapter", "Welch", "welch", "t_critical"]
 
 
 def pct(x: float) -> float:

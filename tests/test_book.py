@@ -20,6 +20,10 @@ BOOK = ROOT / "book"
 ROLE = re.compile(r"\{glue(?::\w*)?\}`([^`]+)`")
 DIRECTIVE = re.compile(r"^[`:]{3,}\{glue(?::\w+)?\}\s+(\S+)", re.M)
 CALL = re.compile(r"\bglue\(\s*(f?)[\"']([^\"']+)[\"']")
+# kdutils.book helpers that glue under derived names: glue_summary("x", ...) -> x_mean, x_std;
+# Chapter().glue() -> chapter_seconds, chapter_cpu_seconds
+SUMMARY_CALL = re.compile(r"\bglue_summary\(\s*(f?)[\"']([^\"']+)[\"']")
+CHAPTER_CALL = re.compile(r"\bchapter\.glue\(\)")
 
 
 def toc_files() -> list[str]:
@@ -41,7 +45,11 @@ def glue_refs(text: str) -> set[str]:
 def glue_calls(text: str) -> list[re.Pattern]:
     """One regex per glue(...) call; an f-string name such as f"acc_{k}" becomes ``acc_.+``."""
     patterns = []
-    for is_f, name in CALL.findall(text):
+    calls = CALL.findall(text)
+    calls += [(is_f, f"{name}_{stat}") for is_f, name in SUMMARY_CALL.findall(text) for stat in ("mean", "std")]
+    if CHAPTER_CALL.search(text):
+        calls += [("", "chapter_seconds"), ("", "chapter_cpu_seconds")]
+    for is_f, name in calls:
         if is_f:
             parts = re.split(r"\{[^}]*\}", name)
             patterns.append(re.compile("^" + ".+".join(re.escape(p) for p in parts) + "$"))

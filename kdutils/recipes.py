@@ -51,6 +51,7 @@ __all__ = [
     "RECIPES",
     "DEFAULT_SETUP",
     "get_recipe",
+    "clear_cache",
     "get_splits",
     "get_teacher",
     "transfer_set",
@@ -176,6 +177,13 @@ _SPLITS: dict[str, data.Splits] = {}
 _TEACHERS: dict[tuple, nn.Module] = {}
 
 
+def clear_cache() -> None:
+    """Forget the cached splits, teachers and runs (``get_splits``, ``get_teacher``, ``run_seeds(cache=True)``)."""
+    _SPLITS.clear()
+    _TEACHERS.clear()
+    _RUNS.clear()
+
+
 def get_splits(dataset: str = "digits") -> data.Splits:
     """``kdutils.data.load_splits(dataset)``, loaded once per process."""
     if dataset not in _SPLITS:
@@ -232,10 +240,14 @@ def _score(model: nn.Module, X: torch.Tensor, y: torch.Tensor, num_classes: int)
 def run_recipe(recipe: str | Recipe, setup: Setup = DEFAULT_SETUP, seed: int = 0) -> RunResult:
     """Train one network with ``recipe`` in ``setup`` for ``seed`` and score it on the test split.
 
-    ``"teacher"`` returns the (cached) teacher's score. ``"scratch"`` trains
-    the student on the transfer set's labels. A ``"kd"`` recipe distils the
-    seed's teacher into the student on the transfer set.
+    ``"teacher"`` returns the score of the setup's (cached) teacher; a teacher
+    ``Recipe`` such as ``variant("teacher", epochs=5)`` trains (and caches) the
+    teacher it describes. ``"scratch"`` trains the student on the transfer
+    set's labels. A ``"kd"`` recipe distils the seed's teacher into the student
+    on the transfer set.
     """
+    if isinstance(recipe, Recipe) and recipe.kind == "teacher":
+        setup = replace(setup, teacher=recipe)  # honour the teacher recipe given
     recipe = get_recipe(recipe)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an int, got seed={seed!r}")

@@ -2,8 +2,9 @@
 
 Started by ``kdutils.grading.prepare()`` (the first cell of the ``losses`` and ``training``
 notebooks; book chapter "For instructors"). It imports this folder as a private package
-``_kdgrading`` (never ``kdutils/__init__``) and answers one JSON request per line.
-Nothing here runs in the student's kernel.
+``_kdgrading`` (never ``kdutils/__init__``) and answers one JSON request per line:
+``{"op": "cases" | "judge", "check": name, "part": ..., "hidden": ..., "results": ...}``,
+dispatched through ``checks.CHECKS``. Nothing here runs in the student's kernel.
 """
 from __future__ import annotations
 
@@ -21,12 +22,26 @@ if __name__ == "__main__":
 
 import torch  # noqa: E402
 
-from .cases import _cases, _setup  # noqa: E402
-from .judge import _judge_accuracy, _judge_distill, _judge_final, _judge_fit, _judge_loss  # noqa: E402
-from .rules import _LOSS_FUNCTIONS  # noqa: E402
+from .checks import CHECKS  # noqa: E402
+from .messages import say  # noqa: E402
+
+__all__ = ["answer", "serve"]
 
 
-def _serve() -> None:
+def answer(req: dict) -> dict:
+    """The reply to one request."""
+    name = req["check"]
+    check = CHECKS.get(name)
+    if check is None:
+        return {"ok": False, "message": say("worker.unknown_check", check=name)}
+    part, hidden = req.get("part"), req.get("hidden", False)
+    if req["op"] == "cases":
+        made = check.cases(name, part, hidden)
+        return {"cases": made} if isinstance(made, list) else made
+    return check.judge(name, check, part, hidden, req["results"])
+
+
+def serve() -> None:
     """Worker loop: one JSON request per line on stdin, one JSON reply per line on stdout."""
     import signal
 
@@ -36,29 +51,12 @@ def _serve() -> None:
     sys.stdout = sys.stderr  # nothing but replies on the real stdout
     for line in sys.stdin:
         try:
-            req = json.loads(line)
-            op, check, part, hidden = req["op"], req["check"], req.get("part"), req.get("hidden", False)
-            if op == "cases":
-                reply = {"cases": _cases(check, part, hidden)}
-            elif op == "setup":
-                reply = _setup(check, part, hidden)
-            elif check in _LOSS_FUNCTIONS:
-                reply = _judge_loss(check, part, hidden, req["results"])
-            elif check == "distill_one_epoch":
-                reply = _judge_distill(part, hidden, req["results"])
-            elif check == "evaluate_accuracy":
-                reply = _judge_accuracy(part, hidden, req["results"])
-            elif check == "fit_soft_targets":
-                reply = _judge_fit(part, hidden, req["results"])
-            elif check == "final_student":
-                reply = _judge_final(req["results"])
-            else:
-                reply = {"ok": False, "message": f"unknown check {check!r}"}
+            reply = answer(json.loads(line))
         except Exception as e:  # never die silently: the kernel shows this message
-            reply = {"ok": False, "message": f"grading error: {type(e).__name__}: {e}", "cases": []}
+            reply = {"ok": False, "message": say("worker.error", error=type(e).__name__, text=e), "cases": []}
         out.write(json.dumps(reply) + "\n")
         out.flush()
 
 
 if __name__ == "__main__" and "--worker" in sys.argv:
-    _serve()
+    serve()

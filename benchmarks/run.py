@@ -118,12 +118,9 @@ def main(argv=None) -> int:
 
             results["distillation"] = {}
             for ds in cfg["datasets"]:
-                runs = kdbench.run_distillation(
-                    ds, seeds, on_result=None,
-                    runner=_with_progress(progress, R),
-                )
+                runs = kdbench.run_distillation(ds, seeds, runner=_with_progress(progress, R))
                 n_test = len(R.get_splits(ds).y_test)
-                results["distillation"][ds] = kdbench.summarize_distillation(runs, n_test=n_test)
+                results["distillation"][ds] = kdbench.distillation_table(runs, n_test=n_test)
             results["distillation_reference"] = {"hinton2015_mnist": kdbench.HINTON_2015_MNIST}
         if "compression" in parts:
             progress.start("compression: teacher vs student latency")
@@ -151,8 +148,7 @@ def _with_progress(progress: Progress, R):
     def runner(recipe: str, dataset: str, seed: int):
         progress.start(f"distillation: {dataset} {recipe} seed {seed}")
         setup = setups.setdefault(dataset, R.Setup(dataset=dataset))
-        res = R.run_recipe(recipe, setup, seed)
-        return res.accuracy, res.errors
+        return R.run_recipe(recipe, setup, seed)
 
     return runner
 

@@ -8,8 +8,6 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import matplotlib
-
-matplotlib.use("Agg") if matplotlib.get_backend().lower() == "agg" else None
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -24,6 +22,8 @@ __all__ = [
     "plot_accuracy_over_seeds",
     "plot_similarity_heatmap",
     "plot_series",
+    "plot_soft_label_examples",
+    "plot_fit_to_target",
 ]
 
 STYLE = {
@@ -201,5 +201,3 @@ def plot_fit_to_target(losses: Sequence[float], probs, target: Sequence[float], 
     fig.tight_layout()
     return fig
 
-
-__all__ += ["plot_soft_label_examples", "plot_fit_to_target"]

@@ -168,7 +168,7 @@ def test_run_distillation_calls_every_recipe_for_every_seed():
         return kd.recipes.RunResult(recipe, seed, 0.5 + seed / 10, 10 * seed + len(recipe), [], None)
 
     out = kdbench.run_distillation("digits", [3, 4], runner=runner)
-    assert kdbench.RECIPE_NAMES == tuple(kd.recipes.RECIPES) and set(out) == set(kdbench.RECIPE_NAMES)
+    assert kdbench.RECIPE_NAMES == ("teacher", "scratch", *kd.recipes.CANDIDATES) and set(out) == set(kdbench.RECIPE_NAMES)
     assert len(calls) == 2 * len(kdbench.RECIPE_NAMES) and {c[1] for c in calls} == {"digits"}
     assert [(r.seed, r.accuracy, r.errors) for r in out["scratch"]] == [(3, 0.8, 37), (4, 0.9, 47)]
     with pytest.raises(ValueError, match="seeds"):

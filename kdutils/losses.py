@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_alpha, check_same_shape, check_temperature, check_tensor
+from ._checks import check_alpha, check_number, check_same_shape, check_temperature, check_tensor
 
 __all__ = [
     "softmax_with_temperature",

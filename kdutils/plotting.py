@@ -217,7 +217,7 @@ def plot_forward_reverse_kl(x, teacher, fits: Mapping[str, Sequence[float]]) -> 
     p = np.asarray(teacher, dtype=float)
     if x.ndim != 1 or p.shape != x.shape:
         raise ValueError(f"x and teacher must be 1-D of the same length, got shapes {x.shape} and {p.shape}")
-    fig, ax = _figure(width=6.4, height=3.4)
+    fig, (ax,) = _figure(width=6.4, height=3.4)
     ax.fill_between(x, p, color="0.8", label="teacher p (bimodal)")
     for (label, q), style in zip(fits.items(), ["-", "--", ":", "-."]):
         q = np.asarray(q, dtype=float)

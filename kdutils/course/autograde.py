@@ -117,7 +117,12 @@ def redact(db_url: str) -> str:
 def _assignment_notebooks(db_url: str, assignment: str) -> list[str]:
     """The notebook names of ``assignment`` in the gradebook; a clear error if it is not there."""
     from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.engine import make_url
 
+    url = make_url(db_url)
+    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
+        raise AutogradeError(f"no gradebook at {url.database}: run `nbgrader generate_assignment {assignment}` first")
+    _venv_on_path()  # nbgrader runs the `alembic` command when it opens an empty database
     try:
         with Gradebook(db_url) as gb:
             try:
@@ -129,6 +134,12 @@ def _assignment_notebooks(db_url: str, assignment: str) -> list[str]:
     raise AutogradeError(
         f"assignment {assignment!r} is not in the gradebook {redact(db_url)}: run "
         f"`nbgrader generate_assignment {assignment} --CourseDirectory.db_url=...` with the same database first")
+
+
+def _venv_on_path() -> None:
+    bindir = str(Path(sys.executable).parent)
+    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 def gradebook_scores(db_url: str, assignment: str, students=None) -> dict[str, tuple[float, float, int]]:

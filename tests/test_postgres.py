@@ -9,13 +9,10 @@ gradebook of the same class.
 """
 from __future__ import annotations
 
-import os
-import pwd
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,61 +21,19 @@ import pytest
 from kdutils import course
 from kdutils.course import autograde as ag
 from kdutils.course import gradestatus
+from kdutils.course.pgcluster import Cluster, PostgresMissing
 from submissions import catalogue as cat
 
 pytestmark = pytest.mark.slow
 CLASS = ("solution", "bug_a", "blank", "partial")
 
 
-def _pg_bin() -> Path:
-    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
-    if not found:
-        pytest.fail("PostgreSQL is not installed (/usr/lib/postgresql/*/bin/initdb): run `make system` "
-                    "(`apt-get install postgresql`)")
-    return found[-1].parent
-
-
-class Cluster:
-    """A throw-away PostgreSQL cluster on a Unix socket in a temporary directory."""
-
-    def __init__(self):
-        self.bin = _pg_bin()
-        self.dir = Path(tempfile.mkdtemp(prefix="kd-pg-"))
-        self.user = "postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam(self.user)
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self.data, self.port = self.dir / "data", 55432
-
-    def _run(self, *cmd: str) -> str:
-        prefix = ["runuser", "-u", self.user, "--"] if os.geteuid() == 0 else []
-        p = subprocess.run([*prefix, *cmd], capture_output=True, text=True, cwd=self.dir)
-        if p.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed: {p.stdout}\n{p.stderr}")
-        return p.stdout
-
-    def start(self) -> "Cluster":
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-                  "--no-sync")
-        opts = f"-k {self.dir} -c listen_addresses='' -p {self.port} -c fsync=off -c max_connections=50"
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
-        self._run(str(self.bin / "createdb"), "-h", str(self.dir), "-p", str(self.port), "-U", "postgres", "kd")
-        return self
-
-    def stop(self) -> None:
-        try:
-            self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
-        finally:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+psycopg://postgres@/kd?host={self.dir}&port={self.port}"
-
-
 @pytest.fixture(scope="module")
 def pg():
-    cluster = Cluster().start()
+    try:
+        cluster = Cluster(port=55431).start()
+    except PostgresMissing as e:
+        pytest.fail(str(e))
     try:
         yield cluster
     finally:

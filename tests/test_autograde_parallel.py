@@ -163,12 +163,17 @@ def test_sigkill_mid_batch_then_rerun_loses_nothing(template, one_job, tmp_path)
 
 
 @pytest.mark.slow
-def test_a_missing_notebook_is_a_named_failure(template, tmp_path):
-    root = _copy(template, tmp_path / "missing")
+def test_a_missing_notebook_and_a_dead_kernel_are_named_failures(template, tmp_path):
+    root = _copy(template, tmp_path / "failing")
     (root / "submitted" / "bug_a" / "losses" / "losses.ipynb").rename(root / "submitted" / "bug_a" / "losses" / "x.txt")
-    p = _cli(root, "--students", "bug_a")
+    segfault = cat.fn(cat.KD, cat.KD_ARGS, "import ctypes\nctypes.string_at(0)\nreturn None")
+    cat.write(cat.Submission("crash", "losses", "segfault in kd_kl_loss", cells={cat.KD: segfault}), root)
+    p = _cli(root, "--students", "bug_a,crash", "--jobs", "2", "--nbgrader-arg=--Execute.timeout=20")
     out, _ = p.communicate()
     assert p.returncode == 1, out
-    rec = json.loads((root / "grading_status" / "losses" / "bug_a.json").read_text())
-    assert rec["status"] == "failed" and "missing" in rec["reason"] and "losses" in rec["reason"], rec
-    assert "bug_a" in out.split("failed:")[-1]
+    recs = gradestatus.read_records(root, "losses")
+    assert recs["bug_a"].status == "failed" and "missing" in recs["bug_a"].reason, recs["bug_a"]
+    assert recs["crash"].status == "failed" and "kernel died" in recs["crash"].reason, recs["crash"]
+    assert [p["kind"] for p in recs["crash"].problems] == ["dead_kernel"]
+    assert {f.student for f in gradestatus.failures(root, "losses")} == {"bug_a", "crash"}
+    assert "2 failed: bug_a, crash" in out, out

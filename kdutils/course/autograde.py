@@ -27,6 +27,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -203,17 +204,27 @@ def _problems(course: Path, student: str, assignment: str, notebooks: list[str])
     return out
 
 
+def _cell_preview(log: str) -> str:
+    """The first line of the cell nbclient quotes in its last error ("Here is a preview of the cell contents")."""
+    m = list(re.finditer(r"preview of the cell contents:\s*\n\s*-+\s*\n\s*(.+)", log))
+    return m[-1].group(1).strip()[:120] if m else ""
+
+
 def _reason_from_log(log: str, returncode: int) -> tuple[str, list[dict]]:
+    """A one-line reason and the problems, from nbgrader's output of a failed run."""
     if returncode < 0:
         return f"nbgrader was killed by signal {signal.Signals(-returncode).name}", []
-    if "kernel became unresponsive" in log:
-        return ("the kernel became unresponsive and could not be interrupted (an infinite loop that swallows "
-                "the interrupt?)"), [{"notebook": "", "cell": "", "kind": "unresponsive_kernel",
-                                      "message": "kernel unresponsive; nbgrader removed the autograded notebook"}]
+    cell = _cell_preview(log)
+    where = f" in the cell {cell!r}" if cell else ""
     if "DeadKernelError" in log or "Kernel died" in log:
-        return "the kernel died (a crash in the student's code?)", [
-            {"notebook": "", "cell": "", "kind": "dead_kernel", "message": "kernel died; nbgrader removed the autograded notebook"}]
+        return f"the kernel died{where} (a crash in the student's code?); nothing of this notebook was saved", [
+            {"notebook": "", "cell": cell, "kind": "dead_kernel", "message": "the kernel died"}]
+    if "CellTimeoutError" in log or "kernel became unresponsive" in log:
+        return (f"a cell did not return within the timeout and ignored the interrupt{where} (an infinite loop "
+                "that swallows KeyboardInterrupt?); nothing of this notebook was saved"), [
+            {"notebook": "", "cell": cell, "kind": "unresponsive_kernel", "message": "cell ignored the interrupt"}]
     errors = [l.strip() for l in log.splitlines() if "ERROR" in l or "Error:" in l]
+    errors = [e for e in errors if "Please see the" not in e and "There was an error processing" not in e] or errors
     return f"nbgrader exited with code {returncode}" + (f": {errors[-1][:300]}" if errors else ""), []
 
 

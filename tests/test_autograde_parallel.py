@@ -86,8 +86,9 @@ def _copy(template: Path, dest: Path) -> Path:
 
 
 def _cli(root: Path, *args: str, **kw) -> subprocess.Popen:
+    timeout = [] if any(a.startswith("--nbgrader-arg=--Execute.timeout") for a in args) else [TIMEOUT_ARG]
     return subprocess.Popen([sys.executable, "-m", "kdutils.course", "autograde", "losses", "--course", str(root),
-                             "--no-progress", TIMEOUT_ARG, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             "--no-progress", *timeout, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, **kw)
 
 
@@ -163,17 +164,22 @@ def test_sigkill_mid_batch_then_rerun_loses_nothing(template, one_job, tmp_path)
 
 
 @pytest.mark.slow
-def test_a_missing_notebook_and_a_dead_kernel_are_named_failures(template, tmp_path):
+def test_a_missing_notebook_a_dead_kernel_and_a_swallowed_interrupt_are_named_failures(template, tmp_path):
     root = _copy(template, tmp_path / "failing")
     (root / "submitted" / "bug_a" / "losses" / "losses.ipynb").rename(root / "submitted" / "bug_a" / "losses" / "x.txt")
     segfault = cat.fn(cat.KD, cat.KD_ARGS, "import ctypes\nctypes.string_at(0)\nreturn None")
     cat.write(cat.Submission("crash", "losses", "segfault in kd_kl_loss", cells={cat.KD: segfault}), root)
-    p = _cli(root, "--students", "bug_a,crash", "--jobs", "2", "--nbgrader-arg=--Execute.timeout=20")
+    swallow = cat.fn(cat.SM, cat.SM_ARGS, "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n"
+                                          "    except BaseException:\n        pass")
+    cat.write(cat.Submission("swallow", "losses", "a loop that swallows the interrupt", cells={cat.SM: swallow}), root)
+    p = _cli(root, "--students", "bug_a,crash,swallow", "--jobs", "2", "--nbgrader-arg=--Execute.timeout=20")
     out, _ = p.communicate()
     assert p.returncode == 1, out
     recs = gradestatus.read_records(root, "losses")
     assert recs["bug_a"].status == "failed" and "missing" in recs["bug_a"].reason, recs["bug_a"]
     assert recs["crash"].status == "failed" and "kernel died" in recs["crash"].reason, recs["crash"]
     assert [p["kind"] for p in recs["crash"].problems] == ["dead_kernel"]
-    assert {f.student for f in gradestatus.failures(root, "losses")} == {"bug_a", "crash"}
-    assert "2 failed: bug_a, crash" in out, out
+    assert recs["swallow"].status == "failed" and "ignored the interrupt" in recs["swallow"].reason, recs["swallow"]
+    assert "softmax_with_temperature" in recs["swallow"].reason  # names the cell that hung
+    assert {f.student for f in gradestatus.failures(root, "losses")} == {"bug_a", "crash", "swallow"}
+    assert "3 failed: bug_a, crash, swallow" in out, out

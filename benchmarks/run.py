@@ -19,11 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import classbench  # noqa: E402  (benchmarks/classbench.py)
 import kdbench  # noqa: E402  (benchmarks/kdbench.py)
 
 PARTS = kdbench.PARTS
-FULL = {"seeds": 5, "datasets": ("digits", "mnist"), "grading_repeats": 3, "latency_rounds": 10, "loss_repeats": 20}
-QUICK = {"seeds": 2, "datasets": ("digits",), "grading_repeats": 1, "latency_rounds": 3, "loss_repeats": 5}
+FULL = {"class_students": 40, "seeds": 5, "datasets": ("digits", "mnist"), "grading_repeats": 3, "latency_rounds": 10, "loss_repeats": 20}
+QUICK = {"class_students": 4, "seeds": 2, "datasets": ("digits",), "grading_repeats": 1, "latency_rounds": 3, "loss_repeats": 5}
 
 
 class Progress:
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
     n_recipes = len(kdbench.RECIPE_NAMES)
     steps = {
         "book": 3,
-        "grading": 2 * (1 + cfg["grading_repeats"]) + (0 if args.no_demo else 1),
+        "grading": 2 * (1 + cfg["grading_repeats"]) + (0 if args.no_demo else 1) + 5,
         "distillation": len(cfg["datasets"]) * len(seeds) * n_recipes,
         "compression": 1,
         "losses": 1,
@@ -113,6 +114,8 @@ def main(argv=None) -> int:
         if "grading" in parts:
             results["grading"] = kdbench.bench_grading(cfg["grading_repeats"], demo=not args.no_demo,
                                                        on_step=progress.start)
+            # the class-size benchmark: grading.{batch_seconds_per_notebook, class, breakdown}
+            results["grading"].update(classbench.bench_class(cfg["class_students"], on_step=progress.start))
         if "distillation" in parts:
             from kdutils import recipes as R
 

@@ -8,10 +8,11 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book book-clean test exercises grade-demo bench browser system clean
+.PHONY: help venv book book-clean pdf linkcheck test exercises grade-demo bench browser system clean
 
 help:
 	@echo "make book        build the Jupyter Book into _build/html"
+	@echo "make pdf         the whole book as _build/pdf/book.pdf (Chromium prints a single-page build)"
 	@echo "make test        run the whole test suite (builds the book, grades notebooks, drives a browser)"
 	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make grade-demo  autograde the bundled demo class in a temporary course"
@@ -56,6 +57,15 @@ book: venv
 
 book-clean:
 	rm -rf _build
+
+# Chromium prints a strict single-page build (notebooks come from make book's jupyter-cache);
+# the PDF is copied to _build/html/book.pdf, which the sidebar links.
+pdf: book system
+	$(BIN)/python book/_static/_ext/kd_pdf.py
+
+# External links (needs the network; the scheduled linkcheck workflow runs it).
+linkcheck: venv
+	$(BIN)/jupyter-book build . --builder linkcheck
 
 test: venv system
 	$(BIN)/python -m pytest

@@ -1,8 +1,8 @@
 """``make exercises``: regenerate ``exercises/`` from ``solutions/`` with ``nbgrader generate_assignment``.
 
-The released notebooks link to the *rendered* chapters of the published book: the source
-notebooks' relative links (``../../book/temperature.md``) are rewritten with the book's URL
-from ``_config.yml`` (:mod:`kdutils.course.home`).
+The notebooks link to the *rendered* chapters of the published book: before releasing, every
+chapter link of the source notebooks is (re)written with the book's URL from ``_config.yml``
+(:mod:`kdutils.course.home`), so a fork that changes the URL there runs ``make exercises`` once.
 """
 from __future__ import annotations
 
@@ -14,31 +14,46 @@ import nbformat
 from .core import ASSIGNMENTS, ROOT, nbgrader
 from .home import Home, link_chapters, load_home
 
-__all__ = ["generate"]
+__all__ = ["generate", "link_sources"]
 
 
-def _finish_release(path: Path, home: Home) -> None:
-    """Strip outputs and point the chapter links at the published book."""
+def _strip_outputs(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
-        elif cell.cell_type == "markdown":
-            cell.source = link_chapters(cell.source, home)
     nbformat.write(nb, path)
+
+
+def link_sources(root: Path, home: Home, assignments=ASSIGNMENTS) -> list[Path]:
+    """Point the chapter links of ``solutions/<a>/*.ipynb`` at the published book; return the files changed."""
+    changed = []
+    for a in assignments:
+        for path in sorted((root / "solutions" / a).glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            touched = False
+            for cell in nb.cells:
+                if cell.cell_type == "markdown":
+                    new = link_chapters(cell.source, home)
+                    touched |= new != cell.source
+                    cell.source = new
+            if touched:
+                nbformat.write(nb, path)
+                changed.append(path)
+    return changed
 
 
 def generate(root: Path = ROOT, assignments=ASSIGNMENTS) -> None:
     """``nbgrader generate_assignment`` for every assignment, into ``<root>/exercises`` (no database kept)."""
-    home = load_home(root)
+    link_sources(root, load_home(root), assignments)
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
         for a in assignments:
             nbgrader("generate_assignment", a, "--force", f"--CourseDirectory.db_url={db}",
                      f"--CourseDirectory.root={root}", cwd=root)
             for nb in sorted((root / "exercises" / a).glob("*.ipynb")):
-                _finish_release(nb, home)
+                _strip_outputs(nb)
 
 
 

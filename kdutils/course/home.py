@@ -2,8 +2,10 @@
 
 ``html.baseurl`` is the published book, ``repository.url``/``repository.branch`` its repository
 (Jupyter Book's own keys; the theme buttons and the launch buttons derive from them too).
-``make exercises`` uses :func:`load_home` to turn the source notebooks' relative chapter links
-(``../../book/temperature.md``, which open in a checkout) into links to the rendered pages.
+``make exercises`` uses :func:`load_home` to point every chapter link of the source notebooks
+(a relative ``../../book/temperature.md``, or any earlier URL of a chapter) at the rendered page
+of the published book, before nbgrader releases them, so source and release agree (and so do
+nbgrader's checksums of the locked cells).
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from .core import ROOT
 __all__ = ["Home", "load_home", "CHAPTER_LINK", "link_chapters"]
 
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
-#: A Markdown link from a source notebook (``solutions/<a>/<a>.ipynb``) to a chapter's source.
-CHAPTER_LINK = re.compile(r"\]\((?:\.\./)+(book/[A-Za-z0-9_]+)\.md(#[^)\s]*)?\)")
+#: A Markdown link to a chapter: relative to its source, or a URL of its page or its source.
+CHAPTER_LINK = re.compile(r"\]\((?:(?:\.\./)+|https?://[^)\s]*?/)(book/[A-Za-z0-9_]+)\.(?:md|html)(#[^)\s]*)?\)")
 
 
 @dataclass(frozen=True)

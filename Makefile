@@ -18,11 +18,15 @@ help:
 	@echo "make grade-demo  autograde the bundled demo class in a temporary course"
 	@echo "make bench       measure build, grading, distillation quality and speed"
 
-# The virtual environment is rebuilt only when the pins or the package metadata change.
+# The virtual environment is rebuilt only when the lock file or the package metadata change.
+# It installs the lock file requirements.txt with uv (measured on a fresh clone: see the README),
+# except torch, which pip installs first: pip reads this machine's pip configuration (its local
+# CPU wheel of torch), uv does not and would fetch the multi-GB CUDA build from the index.
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $$(grep -E '^(torch|uv)==' requirements.txt)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)

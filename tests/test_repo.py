@@ -42,6 +42,9 @@ def test_make_installs_the_lock_file_and_kdutils_without_dependencies():
     recipe = makefile[makefile.index("$(STAMP): requirements.txt pyproject.toml"):makefile.index("venv: $(STAMP)")]
     assert re.search(r"install .*-r requirements\.txt", recipe), recipe
     assert re.search(r"install .*--no-deps .*-e \.", recipe), recipe
+    # torch comes from pip (it reads the machine's pip configuration: the local CPU wheel), before uv runs.
+    assert re.search(r"pip install .*\^\(torch\|uv\)==", recipe), recipe
+    assert recipe.index("(torch|uv)") < recipe.index("-r requirements.txt")
 
 
 def test_ci_runs_exactly_the_readme_test_command():

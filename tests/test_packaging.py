@@ -136,7 +136,7 @@ def test_pip_install_resolves_in_a_fresh_python_3_12_venv(tmp_path):
     cuda-* packages (several GB); PyTorch's CPU-only index is not reachable from here. The dry run
     still proves that every requirement, torch included, has a release for 3.12 that fits.
     """
-    python = shutil.which("python3.12") or (str(PY312) if PY312.exists() else None)
+    python = str(PY312) if PY312.exists() else None  # not the pyenv shim: it exits 127 when 3.12 is not selected
     if python is None:
         pytest.skip("no Python 3.12 interpreter on this machine (pyenv 3.12.1 expected)")
     py = _venv(python, tmp_path / "venv312")

@@ -41,14 +41,22 @@ def build_singlehtml() -> Path:
     if proc.returncode != 0:
         raise SystemExit(f"singlehtml build failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-5000:]}")
     out = BUILD / "singlehtml"
-    if not (out / "index.html").exists():
-        raise SystemExit(f"singlehtml build wrote no {out / 'index.html'}")
+    # The single page is written as the root document (book/intro.html), but its links and
+    # images are relative to the site root: print a copy that sits at the root.
+    page = out / "book" / "intro.html"
+    if not page.exists():
+        raise SystemExit(f"singlehtml build wrote no {page}")
+    shutil.copy2(page, out / "book.html")
     return out
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
 def _serve(directory: Path):
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *a: None
+    handler = functools.partial(_QuietHandler, directory=str(directory))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     return httpd, f"http://127.0.0.1:{httpd.server_address[1]}/"
@@ -68,7 +76,10 @@ def print_pdf(site: Path, dest: Path, chromium: str = CHROMIUM) -> None:
                 args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"])
             page = ctx.new_page()
             page.set_default_timeout(120_000)
-            page.goto(base + "index.html", wait_until="load")
+            failed = []
+            page.on("response", lambda r: failed.append(f"{r.url} (HTTP {r.status})") if r.status >= 400 else None)
+            page.on("requestfailed", lambda r: failed.append(f"{r.url} ({r.failure})"))
+            page.goto(base + "book.html", wait_until="load")
             if page.evaluate("() => document.querySelector('.math') !== null"):
                 page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
                 page.evaluate("() => MathJax.startup.promise")
@@ -77,6 +88,9 @@ def print_pdf(site: Path, dest: Path, chromium: str = CHROMIUM) -> None:
             page.evaluate("() => document.fonts.ready.then(() => true)")
             # Dropdown answers and toggled cells are part of the printed book.
             page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+            failed = [f for f in failed if "/searchindex.js" not in f]  # singlehtml builds no search index
+            if failed:
+                raise SystemExit("the single-page book did not load completely:\n  " + "\n  ".join(failed[:20]))
             page.emulate_media(media="print")
             dest.parent.mkdir(parents=True, exist_ok=True)
             page.pdf(path=str(dest), format="A4", print_background=True, outline=True, tagged=True,

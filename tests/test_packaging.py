@@ -143,7 +143,9 @@ def test_pip_install_resolves_in_a_fresh_python_3_12_venv(tmp_path):
     report = tmp_path / "report.json"
     _pip(py, "install", "--quiet", "--dry-run", "--ignore-installed", "--report", str(report), str(ROOT))
     installs = {i["metadata"]["name"].lower(): i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
-    assert "kdutils" in installs and installs["torch"].startswith("2.13.0"), installs
+    assert "kdutils" in installs and "torch" in installs, installs
+    torch_range = next(Requirement(r) for r in PYPROJECT["project"]["dependencies"] if r.startswith("torch"))
+    assert torch_range.specifier.contains(Version(installs["torch"].split("+")[0])), installs["torch"]
     for name in ("numpy", "scikit-learn", "matplotlib", "tqdm", "mlxtend"):
         assert name in installs, f"{name} missing from the 3.12 resolution"
     assert not {"jupyter-book", "nbgrader", "pytest"} & set(installs)

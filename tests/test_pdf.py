@@ -64,11 +64,17 @@ def test_figures_are_embedded(built_pdf):
     assert len(images) >= n_figures >= 5, f"{len(images)} images in the PDF for {n_figures} figures"
 
 
-def test_chinese_quotes_use_a_cjk_font(built_pdf, pdf_text):
+def test_chinese_quotes_are_in_the_pdf(built_pdf, pdf_text):
+    """The Chinese quotes are there as text, drawn from an embedded font.
+
+    Chromium embeds Noto CJK (an OpenType collection) as Type 3 fonts, which have no name, so
+    pdffonts cannot say which font drew them; that the browser draws them in a CJK font, not as
+    missing glyphs, is checked glyph by glyph in tests/test_browser.py (the same Chromium prints this PDF).
+    """
     fonts = subprocess.run(["pdffonts", str(built_pdf["pdf"])], capture_output=True, text=True, check=True).stdout
-    assert re.search(r"CJK", fonts), f"no CJK font embedded:\n{fonts}"
+    assert re.search(r"CJK|Type 3", fonts), f"no font that can carry the CJK glyphs:\n{fonts}"
     han = re.findall(r"[\u4e00-\u9fff]", pdf_text)
-    assert len(han) >= 20, "the Chinese quotes are missing from the PDF's text"
+    assert len(han) >= 100, f"only {len(han)} Han characters in the PDF: the Chinese quotes are missing"
 
 
 def test_the_sidebar_links_the_pdf(built_pdf):

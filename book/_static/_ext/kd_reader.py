@@ -9,6 +9,14 @@
 * **The assignments as one download.** ``exercises/`` (the released notebooks) is zipped to
   ``_build/downloads/kd-book-assignments.zip`` (deterministic: sorted, fixed timestamps),
   which *The graded exercises* links with the ``{download}`` role.
+* **The executed notebook in the download menu.** sphinx-book-theme offers
+  ``_build/jupyter_execute/<page>.ipynb``; myst-nb 1.2.0 writes that file from the notebook it
+  read, which carries outputs only when the page was executed in this build: a page served from
+  the jupyter-cache got a notebook without outputs. Before the theme copies it, the outputs are
+  merged back from the cache.
+* **Citations as list items.** docutils puts each citation (``role="doc-biblioentry"``, a role
+  DPUB-ARIA 1.1 deprecated) inside ``role="list"``, which ARIA allows only list items in
+  (axe-core: aria-required-children, critical); they become ``role="listitem"``.
 * **The PDF in the navigation.** ``make pdf`` writes ``_build/pdf/book.pdf`` and copies it to
   the site root; a sidebar template links it from every page.
 """
@@ -74,7 +82,36 @@ def _assignments_zip(app) -> None:
     write_assignments_zip(Path(app.srcdir) / "exercises", build / "downloads" / ZIP_NAME)
 
 
+def _executed_notebook(app, pagename, templatename, context, doctree) -> None:
+    path = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if not path.exists():
+        return
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    if all(c.get("execution_count") for c in nb.cells if c.cell_type == "code"):
+        return
+    cache_dir = Path(getattr(app.config, "nb_execution_cache_path", "") or Path(app.outdir).parent / ".jupyter_cache")
+    if not cache_dir.is_dir():
+        return
+    from jupyter_cache import get_cache
+
+    try:
+        _, merged = get_cache(str(cache_dir)).merge_match_into_notebook(nb)
+    except KeyError:  # no cached execution of this code: leave it (the tests report it)
+        return
+    nbformat.write(merged, path)
+
+
+def _citations_as_list_items(app, pagename, templatename, context, doctree) -> None:
+    if "body" in context and 'role="doc-biblioentry"' in context["body"]:
+        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
+
+
 def setup(app):
     app.connect("config-inited", _home_substitutions, priority=900)
     app.connect("builder-inited", _assignments_zip)
+    # Before sphinx-book-theme's launch buttons (priority 500) copy the notebook to _sources/.
+    app.connect("html-page-context", _executed_notebook, priority=400)
+    app.connect("html-page-context", _citations_as_list_items)
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

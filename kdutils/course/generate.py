@@ -44,9 +44,13 @@ def link_sources(root: Path, home: Home, assignments=ASSIGNMENTS) -> list[Path]:
     return changed
 
 
-def generate(root: Path = ROOT, assignments=ASSIGNMENTS) -> None:
-    """``nbgrader generate_assignment`` for every assignment, into ``<root>/exercises`` (no database kept)."""
-    link_sources(root, load_home(root), assignments)
+def generate(root: Path = ROOT, assignments=ASSIGNMENTS, home: Home | None = None) -> None:
+    """``nbgrader generate_assignment`` for every assignment, into ``<root>/exercises`` (no database kept).
+
+    The chapter links point at ``home`` (default: the book's home, from the repository's ``_config.yml``,
+    also when ``root`` is a separate course directory).
+    """
+    link_sources(root, home or load_home(ROOT), assignments)
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
         for a in assignments:

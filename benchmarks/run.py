@@ -111,6 +111,7 @@ def main(argv=None) -> int:
     try:
         if "book" in parts:
             results["book"] = kdbench.bench_book(on_step=progress.start)
+            results["book"].update(bench_pdf())
         if "grading" in parts:
             results["grading"] = kdbench.bench_grading(cfg["grading_repeats"], demo=not args.no_demo,
                                                        on_step=progress.start)
@@ -142,6 +143,17 @@ def main(argv=None) -> int:
     if results["total_s"] > 15 * 60 and not args.quick:
         print("warning: the benchmark took longer than its 15-minute budget", file=sys.stderr)
     return 0
+
+
+def bench_pdf() -> dict:
+    """``make pdf`` in the checkout: pages and the time of the single-page build plus Chromium's print."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(["make", "--no-print-directory", "pdf"], cwd=root, check=True, capture_output=True)
+    meta = json.loads((root / "_build" / "pdf" / "book.json").read_text())
+    return {"pdf_pages": meta["pages"], "pdf_build_s": meta["build_s"]}
 
 
 def _with_progress(progress: Progress, R):

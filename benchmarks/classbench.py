@@ -32,30 +32,17 @@ from pathlib import Path
 from statistics import median
 from typing import Callable
 
+from kdutils.course import ASSIGNMENTS, catalogue
+
 ROOT = Path(__file__).resolve().parents[1]
-ASSIGNMENTS = ("losses", "training")
 SKIP = {"tamper_loop"}  # a hang costs the cell timeout (issue 13 item 1), not grading throughput
-
-
-def load_catalogue():
-    """The submission catalogue, wherever it lives (kdutils/course/catalogue.py, or tests/submissions/)."""
-    try:
-        from kdutils.course import catalogue  # type: ignore[attr-defined]
-        return catalogue
-    except ImportError:
-        sys.path.insert(0, str(ROOT / "tests"))
-        try:
-            from submissions import catalogue
-        finally:
-            sys.path.pop(0)
-        return catalogue
 
 
 def build_class(course_dir: Path, n_students: int, db_url: str | None = None) -> dict[str, dict[str, str]]:
     """A course with both assignments generated and ``n_students`` synthetic students; ``{student: {a: entry}}``."""
     from kdutils import course
 
-    cat = load_catalogue()
+    cat = catalogue
     root = course.make_course(course_dir)
     extra = [f"--CourseDirectory.db_url={db_url}"] if db_url else []
     for a in ASSIGNMENTS:

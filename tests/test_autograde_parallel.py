@@ -21,7 +21,7 @@ import pytest
 from kdutils import course
 from kdutils.course import autograde as ag
 from kdutils.course import gradestatus
-from submissions import catalogue as cat
+from kdutils.course import catalogue as cat
 
 CLASS = ("solution", "bug_a", "blank")
 TIMEOUT_ARG = "--nbgrader-arg=--Execute.timeout=60"

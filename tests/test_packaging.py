@@ -36,6 +36,7 @@ def lock() -> dict[str, str]:
         line = line.split("#")[0].strip()
         if line:
             name, version = line.split("==")
+            name = name.split("[")[0]  # psycopg[binary] -> psycopg
             pins[re.sub(r"[-_.]+", "-", name).lower()] = version
     return pins
 
@@ -55,7 +56,7 @@ def test_runtime_dependencies_are_ranges_and_the_tools_are_extras():
     project = PYPROJECT["project"]
     assert project["requires-python"] == ">=3.10"
     runtime = {Requirement(r).name.lower(): Requirement(r) for r in project["dependencies"]}
-    assert set(runtime) == {"torch", "numpy", "scikit-learn", "matplotlib", "tqdm", "mlxtend"}
+    assert set(runtime) == {"torch", "numpy", "scikit-learn", "matplotlib", "tqdm", "mlxtend", "scipy"}
     for name, req in runtime.items():
         assert req.specifier and not any(s.operator == "==" for s in req.specifier), f"{name} must be a range"
     assert set(project["optional-dependencies"]) == {"book", "course", "test"}

@@ -22,7 +22,7 @@ from kdutils import course
 from kdutils.course import autograde as ag
 from kdutils.course import gradestatus
 from kdutils.course.pgcluster import Cluster, PostgresMissing
-from submissions import catalogue as cat
+from kdutils.course import catalogue as cat
 
 pytestmark = pytest.mark.slow
 CLASS = ("solution", "bug_a", "blank", "partial")

@@ -13,6 +13,9 @@ import sys
 COMMANDS = {
     "generate": "generate",
     "grade-demo": "demo",
+    "extend": "late",
+    "report": "report",
+    "release-feedback": "feedback",
 }
 
 

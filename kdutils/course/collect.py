@@ -78,9 +78,15 @@ def _notebook_name(file: str, released: set[str]) -> tuple[str, int]:
 def parse_name(name: str, roster: set[str], lms_ids: dict[str, str], released: set[str],
                timestamp_format: str = "%Y-%m-%d-%H-%M-%S", timezone: str = "UTC") -> Parsed:
     """Parse one submission file name (relative to the extracted folder); ValueError says why not."""
-    flat = name.replace(os.sep, "_")
-    for lms, pattern in PATTERNS.items():
-        m = pattern.match(flat)
+    parts = name.split(os.sep)
+    # the file name itself, or (Moodle's "in folders" download) its folder and name joined by "_"
+    tries = [parts[-1]] + (["_".join(parts[-2:])] if len(parts) > 1 else [])
+    m = None
+    for flat in tries:
+        for lms, pattern in PATTERNS.items():
+            m = pattern.match(flat)
+            if m:
+                break
         if m:
             break
     else:

@@ -146,7 +146,7 @@ def build_report(root: Path, assignment: str) -> Report:
             if waiting and student not in rep.failed:
                 rep.manual[student] = [f"{len(waiting)} answer(s) to grade: " + ", ".join(waiting)]
             if sub.total_seconds_late > 0:
-                ext = f", extension {sub.extension}" if sub.extension else ""
+                ext = f", extension {sub.extension.total_seconds() / 3600:g} h" if sub.extension else ""
                 rep.late[student] = (f"{sub.total_seconds_late / 3600:.1f} h late (due {sub.duedate}{ext}), "
                                      f"penalty {sub.late_submission_penalty or 0:g} of {sub.max_score:g} points")
             if not problems and not waiting:

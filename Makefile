@@ -8,14 +8,15 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book book-clean test exercises grade-demo bench browser system clean
+.PHONY: help venv book book-clean test exercises grade-demo bench browser system clean test-course
 
 help:
 	@echo "make book        build the Jupyter Book into _build/html"
 	@echo "make test        run the whole test suite (builds the book, grades notebooks, drives a browser)"
-	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader"
+	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader (no gradebook entry is kept)"
 	@echo "make grade-demo  autograde the bundled demo class in a temporary course"
 	@echo "make bench       measure build, grading, distillation quality and speed"
+	@echo "make test-course the course workflow tests (zip_collect, one term end to end, exchange with two Unix users)"
 
 # The virtual environment is rebuilt only when the pins or the package metadata change.
 $(STAMP): requirements.txt pyproject.toml
@@ -62,6 +63,9 @@ test: venv system
 
 exercises: venv
 	$(BIN)/python -m kdutils.course generate
+
+test-course: venv
+	$(BIN)/python -m pytest -q tests/test_course_*.py
 
 grade-demo: venv
 	$(BIN)/python -m kdutils.course grade-demo

@@ -91,8 +91,10 @@ def term(tmp_path_factory):
         pytest.fail("this test creates a Unix user for the student and must run as root (as `make test` in CI does)")
     tmp = tmp_path_factory.mktemp("term")
     root = course.make_course(tmp / "course")
-    exchange = tmp / "exchange"
-    exchange.mkdir(mode=0o777)
+    shared = Path(tempfile.mkdtemp(prefix="kd-term-"))  # like /srv/nbgrader: every user can enter it
+    shared.chmod(0o755)
+    exchange = shared / "exchange"
+    exchange.mkdir()
     exchange.chmod(0o777)
     ex = f"--Exchange.root={exchange}"
     out = {"root": root, "exchange": exchange, "tmp": tmp}
@@ -107,7 +109,7 @@ def term(tmp_path_factory):
     course.nbgrader("release_assignment", A, ex, "--force", cwd=root)
 
     # students: alice through the exchange, the others through the LMS (Blackboard names, UTC)
-    alice_home = Path(tempfile.mkdtemp(prefix="kd-term-kdalice-"))  # outside root's private pytest folder
+    alice_home = shared / "home" / "kdalice"
     unix_user("kdalice", alice_home)
     as_student("kdalice", alice_home, "fetch_assignment", A, exchange=exchange)
     nb_path = alice_home / A / f"{A}.ipynb"
@@ -160,7 +162,7 @@ def term(tmp_path_factory):
     with open(root / "grades.csv", newline="") as fh:
         out["grades"] = {r["student_id"]: r for r in csv.DictReader(fh)}
     yield out
-    shutil.rmtree(alice_home, ignore_errors=True)
+    shutil.rmtree(shared, ignore_errors=True)
     subprocess.run(["userdel", "kdalice"], capture_output=True)
 
 

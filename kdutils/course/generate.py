@@ -7,6 +7,7 @@ from pathlib import Path
 import nbformat
 
 from .core import ASSIGNMENTS, ROOT, nbgrader
+from .where import require_course_dir
 
 __all__ = ["generate"]
 
@@ -37,6 +38,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    generate()
+    generate(require_course_dir(ROOT))
     print(f"regenerated {ROOT / 'exercises'} from {ROOT / 'solutions'}")
     return 0

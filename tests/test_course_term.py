@@ -217,11 +217,24 @@ def test_export_has_lateness_status_and_questions(term):
     assert g["carol"]["losses status"] == "no submission" and g["carol"]["losses"] == "0"
     assert g["kdalice"]["losses status"] == "graded" and g["kdalice"]["losses hours late"] == "0.00"
     assert g["bob"]["losses status"] == "needs manual grade"
+    assert g["dave"]["losses status"] == "failed to grade" and g["dave"]["losses"] == "0"
     assert g["bob"]["losses hours late"] == "6.00"
     max_score = float(g["bob"]["losses max"])
     # 6 h past the extended due date: one started day at 10 % of the maximum
     assert float(g["bob"]["losses late penalty"]) == pytest.approx(0.1 * max_score)
-    assert g["bob"]["losses losses.ipynb:written_t_squared"] == ""  # not graded yet: empty, not 0
-    assert g["kdalice"]["losses losses.ipynb:written_t_squared"] == "2"
-    assert g["erin"]["losses losses.ipynb:test_kd_kl_loss_example"] == "0"
+    assert g["bob"]["losses:written_t_squared"] == ""  # not graded yet: empty, not 0
+    assert g["kdalice"]["losses:written_t_squared"] == "2"
+    assert g["erin"]["losses:test_kd_kl_loss_example"] == "0"
     assert float(g["kdalice"]["losses"]) == max_score
+
+
+def test_checksum_warnings_are_exactly_the_test_cells_with_hidden_tests(term):
+    """The page explains nbgrader's "checksum has changed" warnings: one per test cell with hidden
+    tests and per submission, and none for any other cell of an untampered submission."""
+    root = term["root"]
+    log = (root / ".nbgrader.log").read_text()
+    warned = re.findall(r"Attribute 'checksum' for cell (\S+) has changed", log)
+    nb = nbformat.read(root / "solutions" / A / f"{A}.ipynb", as_version=4)
+    hidden = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "BEGIN HIDDEN TESTS" in c.source}
+    assert hidden and set(warned) == hidden
+    assert len(warned) == len(hidden) * 4, (len(warned), len(hidden))  # four submissions were autograded

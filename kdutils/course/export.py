@@ -4,8 +4,9 @@ graded cell (question).
 
 nbgrader's stock ``CsvExportPlugin`` writes one row per student and assignment with neither
 lateness nor questions, and a written answer that still waits for its manual grade looks final.
-Here the status column says ``needs manual grade`` for it, and ``no submission`` for a roster
-student who submitted nothing (score 0). Enable it with
+Here the status column says ``needs manual grade`` for it, ``failed to grade`` when an
+autograded cell has no score (the kernel died: see ``python -m kdutils.course report``), and
+``no submission`` for a roster student who submitted nothing (score 0). Enable it with
 ``c.ExportApp.plugin_class = "kdutils.course.export.LMSExport"``; ``nbgrader export --to FILE``
 chooses the file (default ``grades.csv``).
 """
@@ -21,8 +22,14 @@ __all__ = ["LMSExport", "rows"]
 ID_COLUMNS = ["student_id", "lms_user_id", "last_name", "first_name", "email"]
 
 
+def _label(assignment: str, notebooks: int, notebook: str, cell: str) -> str:
+    """``losses:written_t_squared``, or ``a:notebook:cell`` when an assignment has several notebooks."""
+    return f"{assignment}:{cell}" if notebooks == 1 else f"{assignment}:{notebook}:{cell}"
+
+
 def _questions(assignment) -> list[str]:
-    return [f"{nb.name}:{cell.name}" for nb in assignment.notebooks for cell in nb.grade_cells]
+    n = len(assignment.notebooks)
+    return [_label(assignment.name, n, nb.name, cell.name) for nb in assignment.notebooks for cell in nb.grade_cells]
 
 
 def rows(gradebook: Gradebook, assignments: list[str] | None = None,
@@ -32,7 +39,7 @@ def rows(gradebook: Gradebook, assignments: list[str] | None = None,
     header = list(ID_COLUMNS)
     for a in chosen:
         header += [a.name, f"{a.name} max", f"{a.name} hours late", f"{a.name} late penalty",
-                   f"{a.name} status"] + [f"{a.name} {q}" for q in _questions(a)]
+                   f"{a.name} status"] + _questions(a)
     out = []
     for s in gradebook.students:
         if students and s.id not in students:
@@ -48,16 +55,20 @@ def rows(gradebook: Gradebook, assignments: list[str] | None = None,
             if sub is None or not sub.notebooks:
                 row.update({a.name: "0", f"{a.name} hours late": "", f"{a.name} late penalty": "0",
                             f"{a.name} status": "no submission"})
-                row.update({f"{a.name} {q}": "0" for q in _questions(a)})
+                row.update({q: "0" for q in _questions(a)})
                 continue
             penalty = sub.late_submission_penalty or 0.0
             row[a.name] = f"{max(0.0, sub.score - penalty):g}"
             row[f"{a.name} hours late"] = f"{sub.total_seconds_late / 3600:.2f}"
             row[f"{a.name} late penalty"] = f"{penalty:g}"
-            row[f"{a.name} status"] = "needs manual grade" if sub.needs_manual_grade else "graded"
+            ungraded = [g for nb in sub.notebooks for g in nb.grades
+                        if g.cell.cell_type == "code" and g.auto_score is None and g.manual_score is None]
+            row[f"{a.name} status"] = ("failed to grade" if ungraded else
+                                       "needs manual grade" if sub.needs_manual_grade else "graded")
             for nb in sub.notebooks:
                 for g in nb.grades:
-                    row[f"{a.name} {nb.name}:{g.name}"] = ("" if g.needs_manual_grade else f"{g.score:g}")
+                    label = _label(a.name, len(a.notebooks), nb.name, g.name)
+                    row[label] = "" if g.needs_manual_grade else f"{g.score:g}"
         out.append(row)
     return header, out
 

@@ -304,8 +304,8 @@ def _judge_fit(part: str, hidden: bool, res: dict) -> dict:
             return {"ok": False, "message": "the loss became NaN or infinite: check the loss and the learning rate"}
         if not vals[-1] < vals[0] - 1e-3:
             return {"ok": False, "message": (
-                f"the loss does not go down (first {vals[0]:.4g}, last {vals[-1]:.4g}): the loss must compare the "
-                "student's predictions with teacher_probs, not with the student's own predictions (the seed's bug)")}
+                f"the loss does not go down (first {vals[0]:.4g}, last {vals[-1]:.4g}): the target must be teacher_probs, "
+                "not something computed from the student's own output, which leaves it nothing to learn")}
         return {"ok": True, "message": "ok"}
     # part == "fit": the module itself now predicts teacher_probs.
     spec = setup["student_spec"]
@@ -327,7 +327,8 @@ def _judge_fit(part: str, hidden: bool, res: dict) -> dict:
     if sharp > 0.95:
         return {"ok": False, "message": (
             f"the student's predictions are nearly one-hot (mean top probability {sharp:.3f}) while the targets are "
-            "soft: train on the full teacher_probs, not on their argmax or on the student's own predictions (the seed's bug)")}
+            "soft: a hard-label loss (cross-entropy on class indices, like the source article's sparse loss) drives the "
+            "output to one-hot; minimise a soft-target loss against the full teacher_probs")}
     return {"ok": False, "message": (
         f"after training, softmax(student(inputs)) is up to {err:.3f} away from teacher_probs (allowed 0.05): "
         "minimise a soft-target loss such as KL(teacher_probs || softmax(student(inputs)))")}

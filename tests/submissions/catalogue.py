@@ -318,7 +318,7 @@ TRAINING = [
     Submission("solution", "training", "the reference solution", full_marks=True),
     Submission("blank", "training", "the released notebook, untouched", blank=(FIT, DOE, ACC, "final_student"),
                lose=tests_of(FIT) + tests_of(DOE) + tests_of(ACC) + ("test_final_student",)),
-    Submission("bug_a", "training", "buggy: the seed's bug (own predictions as target), no zero_grad, a percentage",
+    Submission("bug_a", "training", "buggy: own predictions as the target, no zero_grad, a percentage",
                cells={FIT: fn(FIT, FIT_ARGS, "opt = torch.optim.SGD(student.parameters(), lr=lr)\nout = []\n"
                                              "for _ in range(steps):\n"
                                              "    q = F.softmax(student(inputs), -1)\n"
@@ -329,7 +329,7 @@ TRAINING = [
                       ACC: _acc(ret="100 * correct / total")},
                lose=("test_fit_soft_targets_losses", "test_fit_soft_targets_fit", "test_distill_one_epoch_loss",
                      "test_distill_one_epoch_steps", "test_evaluate_accuracy_value"),
-               words=("own predictions", "zero_grad()", "percentage")),
+               words=("student's own output", "zero_grad()", "percentage")),
     Submission("bug_b", "training", "buggy: teacher left in train mode and with gradients, model not in eval mode",
                cells={DOE: _loop(teacher_eval=False, no_grad=False), ACC: _acc(eval_mode=False)},
                lose=("test_distill_one_epoch_teacher", "test_evaluate_accuracy_mode"),

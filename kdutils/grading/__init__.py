@@ -34,6 +34,7 @@ package run only in the worker.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -62,6 +63,7 @@ from .rules import _LOSS_FUNCTIONS, FINAL_ACCURACY, FINAL_MAX_EPOCHS, FINAL_MAX_
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _LOSSES_FILE = os.path.join(os.path.dirname(_HERE), "losses.py")
+_TRAIN_FILE = os.path.join(os.path.dirname(_HERE), "train.py")
 
 # --------------------------------------------------------------------------------------
 # Pristine references, captured at import time (the notebook's locked first cell), so
@@ -85,6 +87,7 @@ _register_hook = torch.Tensor.register_hook
 _SGD = torch.optim.SGD
 _step_pre_hook = torch.optim.Optimizer.register_step_pre_hook
 _DataLoader, _TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
+_Generator, _deepcopy, _print = torch.Generator, copy.deepcopy, print
 _setprofile, _getprofile = sys.setprofile, sys.getprofile
 _dumps, _loads = json.dumps, json.loads
 _Popen, _PIPE, _DEVNULL = subprocess.Popen, subprocess.PIPE, subprocess.DEVNULL
@@ -408,17 +411,78 @@ def check_evaluate_accuracy(fn, part: str = "value", hidden: bool = False) -> No
     _judge("evaluate_accuracy", part, hidden, res)
 
 
-def check_final_student(student, epochs) -> None:
-    """The training assignment's final task: a distilled student MLP reaching ``FINAL_ACCURACY`` on the digits test split.
+_LIBRARY_LOOPS = ("train_supervised", "train_distillation", "fit_tensors", "fit_custom")
 
-    The worker rebuilds the network from its weights and measures the test accuracy itself.
+
+class _TrainingSpy:
+    """Profiler hook: counts calls of the student's distill_one_epoch, records kdutils.train's training loops."""
+
+    def __init__(self, code):
+        self.code = code
+        self.epoch_calls = 0
+        self.library: list[str] = []
+
+    def __call__(self, frame, event, arg):
+        if event == "call":
+            code = frame.f_code
+            if code is self.code:
+                self.epoch_calls += 1
+            elif code.co_filename == _TRAIN_FILE and code.co_name in _LIBRARY_LOOPS and code.co_name not in self.library:
+                self.library.append(code.co_name)
+
+
+def check_final_student(train_fn, epoch_fn, teacher, epochs) -> None:
+    """The training assignment's final task: ``train_fn(teacher, loader, epochs)`` distils ``teacher`` into a student.
+
+    ``epoch_fn`` (the student's ``distill_one_epoch``) must first pass its own checks. Then the
+    grader calls ``train_fn`` itself, under its own seed, on the transfer set the worker sends
+    (``rules.FINAL_PER_CLASS`` labelled digits per class), counting the calls to ``epoch_fn``
+    and to ``kdutils.train``'s training loops; the worker rebuilds the returned student from its
+    weights and measures its test accuracy (``FINAL_ACCURACY`` within ``FINAL_MAX_EPOCHS``).
     """
-    if not _isinstance(student, _Module):
-        raise _AssertionError(f"student must be an nn.Module, got {_describe(student)}")
+    if not _callable(train_fn):
+        raise _AssertionError(f"distil_student must be a function, got {_describe(train_fn)}")
+    if not _callable(epoch_fn):
+        raise _AssertionError(f"distill_one_epoch must be a function, got {_describe(epoch_fn)}")
+    if not _isinstance(teacher, _Module):
+        raise _AssertionError(f"teacher must be an nn.Module, got {_describe(teacher)}")
     if _type(epochs) is not _int or epochs < 1:
-        raise _AssertionError(f"EPOCHS must be a positive int, got {epochs!r}")
-    params = [(n, _list(_size(p)), _plain(p)) for n, p in _named_parameters(student)]
-    _judge("final_student", "accuracy", True, {"params": params, "epochs": epochs})
+        raise _AssertionError(f"EPOCHS must be a positive int, got EPOCHS={epochs!r}")
+    if epochs > FINAL_MAX_EPOCHS:
+        raise _AssertionError(f"EPOCHS = {epochs}: reach the target within {FINAL_MAX_EPOCHS} epochs")
+    for part in PARTS["distill_one_epoch"]:
+        try:
+            check_distill_one_epoch(epoch_fn, part)
+        except _AssertionError as e:
+            raise _AssertionError(f"fix distill_one_epoch first: its {part!r} check fails: {e}") from None
+    setup = _ask({"op": "setup", "check": "final_student", "part": "accuracy", "hidden": True})
+    X, y = _decode(setup["X"]), _decode(setup["y"])
+    loader = _DataLoader(_TensorDataset(X, y), batch_size=setup["batch_size"], shuffle=True,
+                         generator=_Generator().manual_seed(setup["seed"]))
+    spy = _TrainingSpy(_getattr(epoch_fn, "__code__", None))
+    res: dict = {"epochs": epochs}
+    try:
+        _manual_seed(setup["seed"])
+        _setprofile(spy)
+        try:
+            model = train_fn(_deepcopy(teacher), loader, epochs)
+        finally:
+            removed = _getprofile() is not spy
+            _setprofile(None)
+        if removed:
+            res["error"] = "removed the grader's profiler (sys.setprofile) while training"
+        elif _isinstance(model, _Module):
+            res["params"] = [(n, _list(_size(p)), _plain(p)) for n, p in _named_parameters(model)]
+        else:
+            res["returned"] = _describe(model)
+    except _Exception as e:
+        res["error"] = _raised(e)
+    res["epoch_calls"] = spy.epoch_calls
+    res["library"] = spy.library
+    verdict = _ask({"op": "judge", "check": "final_student", "part": "accuracy", "hidden": True, "results": res})
+    if not verdict["ok"]:
+        raise _AssertionError(verdict["message"])
+    _print(verdict["message"])
 
 
 class _ReadOnlyModule(type(sys)):

@@ -22,7 +22,8 @@ if __name__ == "__main__":
 import torch  # noqa: E402
 
 from .cases import _cases, _setup  # noqa: E402
-from .judge import _judge_accuracy, _judge_distill, _judge_final, _judge_fit, _judge_loss  # noqa: E402
+from .final import _judge_final, _setup_final  # noqa: E402
+from .judge import _judge_accuracy, _judge_distill, _judge_fit, _judge_loss  # noqa: E402
 from .rules import _LOSS_FUNCTIONS  # noqa: E402
 
 
@@ -41,7 +42,7 @@ def _serve() -> None:
             if op == "cases":
                 reply = {"cases": _cases(check, part, hidden)}
             elif op == "setup":
-                reply = _setup(check, part, hidden)
+                reply = _setup_final() if check == "final_student" else _setup(check, part, hidden)
             elif check in _LOSS_FUNCTIONS:
                 reply = _judge_loss(check, part, hidden, req["results"])
             elif check == "distill_one_epoch":

@@ -12,8 +12,6 @@ from torch import nn
 
 from .cases import _cases, _dec, _seeded_state, _setup
 from .mistakes import _LOOP_VARIANTS, _distill_reference, _variants
-from .reference import _lazy, _load_reference
-from .rules import FINAL_ACCURACY, FINAL_MAX_EPOCHS, FINAL_MAX_HIDDEN
 
 
 def _close(a, b, rtol=1e-3, atol=1e-4) -> bool:
@@ -333,28 +331,3 @@ def _judge_fit(part: str, hidden: bool, res: dict) -> dict:
         f"after training, softmax(student(inputs)) is up to {err:.3f} away from teacher_probs (allowed 0.05): "
         "minimise a soft-target loss such as KL(teacher_probs || softmax(student(inputs)))")}
 
-
-def _judge_final(res: dict) -> dict:
-    ref = _load_reference()
-    models, data = _lazy(ref, "models"), _lazy(ref, "data")
-    epochs = res["epochs"]
-    if epochs > FINAL_MAX_EPOCHS:
-        return {"ok": False, "message": f"EPOCHS = {epochs}: reach the target within {FINAL_MAX_EPOCHS} epochs"}
-    params = res["params"]
-    shapes = [tuple(s) for _, s, _ in params]
-    if len(shapes) != 4 or shapes[0][1:] != (64,) or shapes[-2][0] != 10:
-        return {"ok": False, "message": ("the student must be kd.models.build_model(kd.models.student_config(hidden=...)), "
-                                         f"a one-hidden-layer MLP on 64 pixels; got parameter shapes {shapes}")}
-    hidden = shapes[0][0]
-    if hidden > FINAL_MAX_HIDDEN:
-        return {"ok": False, "message": f"the student's hidden layer has {hidden} units; at most {FINAL_MAX_HIDDEN} are allowed"}
-    m = models.build_model(models.student_config(hidden=hidden))
-    with torch.no_grad():
-        for p, (_, s, v) in zip(m.parameters(), params):
-            p.copy_(torch.tensor(v))
-        m.eval()
-        splits = data.load_splits("digits")
-        acc = (m(splits.X_test).argmax(-1) == splits.y_test).float().mean().item()
-    if acc < FINAL_ACCURACY:
-        return {"ok": False, "message": f"test accuracy {acc:.4f} is below the target {FINAL_ACCURACY}"}
-    return {"ok": True, "message": f"test accuracy {acc:.4f}"}

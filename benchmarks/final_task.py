@@ -102,7 +102,15 @@ def measure(seeds: Iterable[int] = range(5), hidden: Sequence[int] = SCRATCH_HID
     seeds = list(seeds)
     if len(seeds) < 1:
         raise ValueError(f"seeds must not be empty, got seeds={seeds!r}")
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the notebook does
+    try:
+        return _measure(seeds, hidden, lrs, path)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _measure(seeds: list[int], hidden: Sequence[int], lrs: Sequence[float], path: Path) -> dict:
     t0 = time.perf_counter()
     ns = notebook_namespace(path)
     setup_s = time.perf_counter() - t0

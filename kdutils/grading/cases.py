@@ -75,7 +75,9 @@ SOFTMAX_CASES = {
     + ([case(_logits(g, (C,)), 1.0) for C in (4, 10)] if h else []),
     "batch": lambda g, h: [case(_logits(g, s), 1.0) for s in _shapes(h)],
     "temperature": lambda g, h: [case(_logits(g, (4, 6), 3.0), t) for t in _more(h, [0.5, 2.0, 5.0], [1.5, 10.0, 20.0])],
-    "stable": lambda g, h: [case(T([[1e4, 0.0, -1e4], [-1e4, 1e4, 5e3]]), 1.0)]
+    # The third row's maximum is far below the others': subtracting the whole tensor's maximum
+    # (instead of each row's) underflows it to 0 / 0, as the hidden random rows do.
+    "stable": lambda g, h: [case(T([[1e4, 0.0, -1e4], [-1e4, 1e4, 5e3], [3.0, 1.0, 0.0]]), 1.0)]
     + ([case(_logits(g, (3, 5), 5e3), 2.0), case(T([1000.0, 999.0, -1000.0]), 1.0)] if h else []),
     "gradient": lambda g, h: [_sm_gradient(g, s, t) for s, t in
                               _more(h, [((3, 4), 1.0), ((5,), 2.0)], [((6, 10), 4.0), ((2, 3), 0.5)])],
@@ -92,7 +94,8 @@ SOFT_CE_CASES = {
     "example": lambda g, h: [case(T(SOURCE_Q), T(SOURCE_P))]
     + ([case(_probs(g, (5,)), _probs(g, (5,))), case(T([SOURCE_Q, SOURCE_P]), T([SOURCE_P, SOURCE_P]))] if h else []),
     "batch": lambda g, h: [case(_probs(g, s), _probs(g, s)) for s in _shapes(h)],
-    "zeros": lambda g, h: [case(T([[0.7, 0.3, 0.0], [0.5, 0.0, 0.5]]), T([[0.9, 0.1, 0.0], [1.0, 0.0, 0.0]]))]
+    "zeros": lambda g, h: [case(T([[0.7, 0.3, 0.0], [0.5, 0.0, 0.5]]), T([[0.9, 0.1, 0.0], [1.0, 0.0, 0.0]])),
+                           case(T([0.2, 0.8, 0.0]), T([0.0, 1.0, 0.0]))]
     + (_sce_zeros_hidden(g) if h else []),
     "gradient": lambda g, h: [case(_probs(g, s), _probs(g, s), grad=0) for s in _more(h, [(3, 4), (5,)], [(8, 10)])],
 }

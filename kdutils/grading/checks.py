@@ -8,6 +8,7 @@ Assignments ``losses`` and ``training``; book chapter "For instructors".
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,7 +35,8 @@ class Check:
     * ``run(name, check, *args)``: the kernel side, which calls the student's function;
     * ``doc``: the docstring of ``kdutils.grading.check_<name>``;
     * ``first``: ``((name, Check), ...)``, checks the student's helper must pass before this one runs
-      (the final task checks the student's ``distill_one_epoch`` first).
+      (the final task checks the student's ``distill_one_epoch`` first); for a loss, the helpers that a failing
+      answer calls are checked after the failure, to say "fix <helper> first" (``distillation_loss``, ``kd_kl_loss``).
 
     Loss checks also say which argument is the temperature (for the T and T² hints), whether a
     value off by T or T² is named, how to fix a non-finite value, and the hint for NaN at p = 0.
@@ -95,6 +97,8 @@ CHECKS: dict[str, Check] = {
         ("value", "mode"), C.accuracy_setup, J.judge_accuracy, K.run_accuracy,
         "Check a student's ``evaluate_accuracy(model, loader)``: a fraction in [0, 1], eval mode, no gradients."),
 }
+# A failing distillation_loss that calls the student's own kd_kl_loss checks that one first (kernel._blame_first).
+CHECKS["distillation_loss"] = dataclasses.replace(CHECKS["distillation_loss"], first=(("kd_kl_loss", CHECKS["kd_kl_loss"]),))
 CHECKS["final_student"] = Check(
     ("accuracy",), C.final_setup, J.judge_final, K.run_final,
     "The training assignment's final task: ``distil_student(teacher, loader, epochs)`` distils ``teacher`` into a "

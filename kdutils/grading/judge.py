@@ -91,8 +91,35 @@ def _eval_variant(f, args, grad_index, weight):
 
 
 # ----- loss functions --------------------------------------------------------------------------------
+def _known_mistake(check, cases, decoded, results, gradients: bool):
+    """The id of the first known mistake that reproduces every value the student returned, or None.
+
+    Non-finite values must be reproduced too (``inf`` matches ``inf``, NaN nothing); with
+    ``gradients``, the gradients must also match (a mistake whose value is right, its gradient not).
+    """
+    for id, variant in check.variants():
+        for case, args, res in zip(cases, decoded, results):
+            gi = case.get("grad") if gradients else None
+            w = decode(case["weight"]) if gi is not None and "weight" in case else None
+            v, g = _eval_variant(variant, args, gi, w)
+            if v is None or not close(res["value"], v):
+                break
+            if gi is not None and res.get("grad") is not None and not close(res["grad"], g):
+                break
+        else:
+            return id
+    return None
+
+
+def _constant(results, expected_values) -> bool:
+    """The same scalar for every case, where the expected values differ: the function ignores its inputs."""
+    got = [res["value"] for res in results]
+    return (len(got) > 1 and all(isinstance(v, (int, float)) for v in got) and len(set(got)) == 1
+            and any(not close(e, expected_values[0]) for e in expected_values[1:]))
+
+
 def _ratio_hint(check, args, got, expected) -> str:
-    """A sentence naming the factor the value is off by (T², T, C or N), or the plain ratio."""
+    """A phrase naming the factor the value is off by (T², T, C or N), or the plain ratio."""
     hv = hint_values(args, check.temperature_arg)
     known = []
     if check.temperature_ratios and hv["T"] != 1:
@@ -104,8 +131,7 @@ def _ratio_hint(check, args, got, expected) -> str:
     ratio = got / expected
     for r, id in known:
         if r != 1 and abs(ratio - r) <= 1e-3 * abs(r):
-            msg = say(id, **hv)
-            return f" {msg[0].upper()}{msg[1:]}."
+            return say(id, **hv)
     return say("loss.mismatch.ratio", ratio=ratio)
 
 
@@ -122,7 +148,7 @@ def judge_loss(name: str, check, part: str, hidden: bool, results: list[dict]) -
     # 2. Errors and types.
     for args, res in zip(decoded, results):
         if "error" in res:
-            return verdict("loss.case_error", case=_describe_case(name, args), error=res["error"])
+            return verdict("loss.case_error", name=name, case=_describe_case(name, args), error=res["error"])
     # 3. Values (and gradients) against the reference; on a mismatch, look for a known mistake.
     failures = []
     for case, args, res in zip(cases, decoded, results):
@@ -138,6 +164,12 @@ def judge_loss(name: str, check, part: str, hidden: bool, results: list[dict]) -
             if part == "stable" or any(abs(v) >= 1000 for v in _flat(args[0].tolist())):
                 return verdict("loss.not_finite", case=desc, got=_fmt(got), how=say(check.not_finite_how))
             if check.nan_hint:
+                # A known mistake that gives the same inf (xlogy with its arguments swapped) is named instead.
+                id = _known_mistake(check, cases, decoded, results, gradients=False)
+                if id is not None:
+                    mistake = say(id, **hint_values(args, check.temperature_arg))
+                    return {**verdict("loss.known_mistake", mistake=mistake, case=desc, got=_fmt(got),
+                                      expected=_fmt(expected)), "mistake": id}
                 return verdict(check.nan_hint, case=desc, got=_fmt(got))
         if not close(got, expected):
             failures.append((args, got, expected, "value"))
@@ -153,23 +185,25 @@ def judge_loss(name: str, check, part: str, hidden: bool, results: list[dict]) -
         return OK
     args, got, expected, kind = failures[0]
     desc = _describe_case(name, args)
-    # Known mistakes: a variant that reproduces every value the student returned.
-    for id, variant in check.variants():
-        if all(v is not None and close(res["value"], v)
-               for v, res in ((_eval_variant(variant, a, None, None)[0], res) for a, res in zip(decoded, results))):
-            mistake = say(id, **hint_values(args, check.temperature_arg))
-            return {**verdict("loss.known_mistake", mistake=mistake, case=desc, got=_fmt(got), expected=_fmt(expected)),
-                    "mistake": id}
-    extra = ""
+    # Known mistakes: a variant that reproduces every value (and, for a wrong gradient, every gradient).
+    id = _known_mistake(check, cases, decoded, results, gradients=kind == "gradient")
+    if id is not None:
+        mistake = say(id, **hint_values(args, check.temperature_arg))
+        return {**verdict("loss.known_mistake", mistake=mistake, case=desc, got=_fmt(got), expected=_fmt(expected)),
+                "mistake": id}
+    expected_values = [_eval_variant(ref, a, None, None)[0] for a in decoded]
+    if _constant(results, expected_values):
+        return verdict("loss.constant", name=name, got=_fmt(got), n=len(results), case=desc, expected=_fmt(expected))
+    diagnosis = say("loss.mismatch.value", name=name)
     if kind == "value" and isinstance(got, (int, float)) and isinstance(expected, (int, float)):
         if got < -1e-6 and expected >= 0:
-            extra = say("loss.mismatch.negative",
-                        kl_div=say("loss.mismatch.negative_kl_div") if check.kl_div_hint else "")
+            diagnosis = say("loss.mismatch.negative",
+                            kl_div=say("loss.mismatch.negative_kl_div") if check.kl_div_hint else "")
         elif expected != 0 and got != 0:
-            extra = _ratio_hint(check, args, got, expected)
+            diagnosis = _ratio_hint(check, args, got, expected)
     if kind == "gradient":
-        extra = say("loss.mismatch.gradient")
-    return verdict("loss.mismatch", case=desc, got=_fmt(got), kind=kind, expected=_fmt(expected), extra=extra)
+        diagnosis = say("loss.mismatch.gradient")
+    return verdict("loss.mismatch", diagnosis=diagnosis, case=desc, got=_fmt(got), kind=kind, expected=_fmt(expected))
 
 
 def _forward_mistake(log: list, never_called: str, training: str, grad_enabled: str) -> dict | None:
@@ -313,6 +347,8 @@ def _judge_fit_losses(setup, res):
         return verdict("fit.length", n=len(vals), steps=steps)
     if any(v is None for v in vals):
         return verdict("fit.not_numbers")
+    if res.get("tensors"):
+        return verdict("fit.tensors")
     if not _finite(vals):
         return verdict("fit.not_finite")
     if not vals[-1] < vals[0] - 1e-3:

@@ -32,7 +32,7 @@ _TRAIN_FILE = os.path.join(os.path.dirname(_HERE), "train.py")
 _LIBRARY_LOOPS = ("train_supervised", "train_distillation", "fit_tensors", "fit_custom")
 
 # Pristine references, captured at import time.
-_type, _isinstance, _float, _int, _list, _bool, _callable = type, isinstance, float, int, list, bool, callable
+_type, _isinstance, _float, _int, _list, _bool, _callable, _len = type, isinstance, float, int, list, bool, callable, len
 _getattr = getattr
 _Exception, _AssertionError = Exception, AssertionError
 _Tensor, _Module, _Param = torch.Tensor, nn.Module, nn.Parameter
@@ -208,7 +208,30 @@ def run_loss(name: str, check, fn, part: str | None = None, hidden: bool = False
     if not _callable(fn):
         raise _AssertionError(say("input.not_function", name=name, type=_describe(fn)))
     cases = _request("cases", name, part, hidden)["cases"]
-    _judge(name, part, hidden, [_run_loss_case(fn, c) for c in cases])
+    try:
+        _judge(name, part, hidden, [_run_loss_case(fn, c) for c in cases])
+    except _AssertionError:
+        _blame_first(check, fn)
+        raise
+
+
+def _blame_first(check, fn) -> None:
+    """After a failure: when ``fn`` calls a function of ``check.first`` (the student's own ``kd_kl_loss``,
+    found by name in ``fn``'s globals) that fails its visible checks, raise "fix it first" instead."""
+    code, env = _getattr(fn, "__code__", None), _getattr(fn, "__globals__", None)
+    if code is None or _type(env) is not dict:
+        return
+    for first_name, first in check.first:
+        helper = env.get(first_name)
+        if first_name not in code.co_names or not _callable(helper):
+            continue
+        for part in first.parts:
+            try:
+                first.run(first_name, first, helper, part)
+            except _AssertionError as e:
+                Ts = sorted({c["args"][first.temperature_arg] for c in _request("cases", first_name, part, False)["cases"]})
+                what = (say("loss.fix_first.T", T=f"{Ts[0]:g}") if _len(Ts) == 1 else say("loss.fix_first.part", part=part))
+                raise _AssertionError(say("loss.fix_first", name=first_name, what=what, message=e)) from None
 
 
 # ----- training functions ---------------------------------------------------------------------------
@@ -236,6 +259,7 @@ def run_fit(name: str, check, fn, part: str | None = None, hidden: bool = False)
                 n = _number(v)
                 if n is None and _type(v) is _Tensor and v.numel() == 1:
                     n = plain(v.reshape(())) if v.dim() else plain(v)
+                    res["tensors"] = True  # the notebook asks for Python floats
                 vals.append(n)
             res["losses"] = vals
         else:

@@ -34,24 +34,27 @@ MESSAGES: dict[str, str] = {
     # --- loss functions: generic verdicts ---------------------------------------------------------
     "loss.calls_reference": ("{name} calls the reference implementation ({calls}). This exercise asks you to write "
                              "{name} yourself with PyTorch operations, so calling kdutils' reference earns no points for it."),
-    "loss.case_error": "{case} {error}",
-    "loss.wrong_shape": "{case} returned shape {shape}, expected {expected}{hint}",
+    "loss.case_error": "{name} {error}. Example: {case}",
+    "loss.wrong_shape": "returned shape {shape}, expected {expected}{hint}. Example: {case}",
     "loss.wrong_shape.scalar": " (a loss must be a single number: average over the batch)",
-    "loss.not_finite": "not finite for extreme logits: {case} gave {got}; {how}",
+    "loss.not_finite": "not finite for extreme logits: {how}. Example: {case} gave {got}",
     "loss.not_finite.softmax_how": "use torch.softmax, or subtract each row's maximum before exp()",
     "loss.not_finite.log_how": "use F.log_softmax instead of log(softmax(...)), which overflows or gives log(0)",
-    "loss.zero_log_zero": ("{case} gave {got}: 0 * log(0) is NaN in floating point. "
-                           "A term with teacher p = 0 must count as 0 (mask it with torch.where, or use torch.xlogy)"),
-    "loss.no_gradient": ("no gradient reaches the input of {case}: don't call .detach(), .item(), "
-                         ".numpy() or torch.tensor(...) on intermediate results; keep everything a torch operation"),
-    "loss.gradient_not_finite": ("the gradient of {case} is not finite ({got}); "
-                                 "compute log-probabilities with F.log_softmax, not log(softmax(...))"),
+    "loss.zero_log_zero": ("0 * log(0) is NaN: a term with teacher p = 0 must count as 0 (use torch.xlogy or "
+                           "torch.where). Example: {case} gave {got}"),
+    "loss.no_gradient": ("no gradient reaches the input: don't call .detach(), .item(), .numpy() or "
+                         "torch.tensor(...) on intermediate results. Example: {case}"),
+    "loss.gradient_not_finite": ("the gradient is not finite: compute log-probabilities with F.log_softmax, "
+                                 "not log(softmax(...)). Example: {case} gave {got}"),
     "loss.known_mistake": "{mistake}. Example: {case} returned {got}, expected {expected}.",
-    "loss.mismatch": "{case} returned {got} as its {kind}, expected {expected}.{extra}",
-    "loss.mismatch.negative": " The loss is negative, which a cross-entropy or KL divergence never is{kl_div}.",
+    "loss.constant": ("{name} returns {got} for every input: it does not depend on its inputs ({n} cases). "
+                      "Example: {case} returned {got}, expected {expected}."),
+    "loss.mismatch": "{diagnosis}. Example: {case} returned {got} as its {kind}, expected {expected}.",
+    "loss.mismatch.value": "{name} returns a wrong value",
+    "loss.mismatch.negative": "negative loss, which a cross-entropy or KL divergence never is{kl_div}",
     "loss.mismatch.negative_kl_div": "; F.kl_div expects log-probabilities as its first argument",
-    "loss.mismatch.ratio": " Your value is {ratio:.4g} times the expected one.",
-    "loss.mismatch.gradient": " The value is right but the gradient is not: check for detached or constant terms.",
+    "loss.mismatch.ratio": "your value is {ratio:.4g} times the expected one",
+    "loss.mismatch.gradient": "the value is right but the gradient is not: check for detached or constant terms",
     # --- loss functions: values off by a known factor (the ratio hints) -----------------------------
     # (a value 1/T² of the expected one is "kd.no_T2", below)
     "ratio.T": "off by a factor of T = {T:g}: the KL term is scaled by T**2",
@@ -70,6 +73,10 @@ MESSAGES: dict[str, str] = {
     # --- soft_cross_entropy: known mistakes -------------------------------------------------------
     "sce.swapped": ("arguments swapped: the teacher's p weights the log of the student's q, -sum(p * log q), "
                     "and the student comes first: soft_cross_entropy(student_probs, teacher_probs)"),
+    "sce.xlogy_swapped": ("xlogy arguments swapped: use torch.xlogy(teacher_probs, student_probs), "
+                          "the teacher's p first: -sum(p * log q)"),
+    "sce.cross_entropy_of_log": ("F.cross_entropy(log q, p) normalises a second time: it takes log_softmax of its "
+                                 "input, which must be logits. Here the inputs are probabilities: use -sum(p * log q)"),
     "sce.negative": "negative loss: missing minus sign, cross-entropy is -sum(p * log q)",
     "sce.log10": "wrong logarithm base (log10): use the natural log, torch.log, which gives nats",
     "sce.log2": "wrong logarithm base (log2): use the natural log, torch.log, which gives nats",
@@ -157,6 +164,7 @@ MESSAGES: dict[str, str] = {
     "fit.returned_type": "returned a {type}; return the list of per-step loss values",
     "fit.length": "returned {n} loss values for steps={steps}: record one per step",
     "fit.not_numbers": "the list must hold numbers (use loss.item())",
+    "fit.tensors": "the list holds tensors, not Python floats: record loss.item() at each step",
     "fit.not_finite": "the loss became NaN or infinite: check the loss and the learning rate",
     "fit.not_decreasing": ("the loss does not go down (first {first:.4g}, last {last:.4g}): the target must be "
                            "teacher_probs, not something computed from the student's own output, which leaves it "
@@ -172,6 +180,9 @@ MESSAGES: dict[str, str] = {
     # --- the final student ------------------------------------------------------------------------
     "final.epochs": "EPOCHS = {epochs}: reach the target within {max_epochs} epochs",
     "final.fix_first": "fix {name} first: its {part!r} check fails: {message}",
+    "loss.fix_first": "fix {name} first; its {what} fails: {message}",
+    "loss.fix_first.T": "T = {T} case",
+    "loss.fix_first.part": "{part!r} check",
     "final.profiler_removed": "removed the grader's profiler (sys.setprofile) while training",
     "final.error": "distil_student {error}",
     "final.library_loop": ("distil_student calls kd.train.{loop}: train with your own distill_one_epoch, once per epoch. "

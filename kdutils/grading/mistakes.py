@@ -55,6 +55,7 @@ def softmax_variants():
 def soft_ce_variants():
     return [
         ("sce.swapped", lambda q, p: _bm(-(q * _safe_log(p)).sum(-1))),
+        ("sce.xlogy_swapped", lambda q, p: _bm(-torch.xlogy(q, p).sum(-1))),  # inf where p = 0 < q
         ("sce.negative", lambda q, p: _bm((p * _safe_log(q)).sum(-1))),
         ("sce.log10", lambda q, p: _bm(-(p * _safe_log(q) / math.log(10)).sum(-1))),
         ("sce.log2", lambda q, p: _bm(-(p * _safe_log(q) / math.log(2)).sum(-1))),
@@ -63,6 +64,9 @@ def soft_ce_variants():
         ("sce.kl", lambda q, p: _bm((torch.xlogy(p, p) - p * _safe_log(q)).sum(-1))),
         ("sce.softmax_of_probs", lambda q, p: _bm(-(sm(p, -1) * ls(q, -1)).sum(-1))),
         ("sce.softmax_of_probs", lambda q, p: _bm(-(p * ls(q, -1)).sum(-1))),
+        # F.cross_entropy(log q, p) takes log_softmax of log q: the right value, but the gradient of a second softmax
+        ("sce.cross_entropy_of_log", lambda q, p: F.cross_entropy(torch.log(q).reshape(-1, q.shape[-1]),
+                                                                  p.reshape(-1, p.shape[-1]))),
     ]
 
 

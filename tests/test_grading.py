@@ -325,3 +325,109 @@ def test_a_verdict_names_its_mistake_id():
         results.append({"value": out.tolist(), "shape": list(out.shape)})
     v = G.worker.answer({"op": "judge", **request, "results": results})
     assert v["ok"] is False and v["mistake"] == "kd.no_T2" and v["message"].startswith("off by exactly T² = 16")
+
+
+# ----- issue 15: visible checks catch every class of bug the hidden ones do; messages that tell the truth -----
+def _catches(name, variant, part, hidden) -> bool:
+    """Whether ``variant`` gives a value that differs from the reference (or is not finite) on some case."""
+    check = G.CHECKS[name]
+    ref = getattr(kd.losses, name)
+    for c in check.cases(name, part, hidden):
+        args = [G.protocol.decode(a) for a in c["args"]]
+        try:
+            got, want = variant(*args), ref(*args)
+        except Exception:
+            return True
+        if got.shape != want.shape or not torch.isfinite(got).all() or not torch.allclose(got, want, rtol=1e-3, atol=1e-4):
+            return True
+    return False
+
+
+def _global_max_softmax(z, T=1.0):
+    z = z / T
+    e = torch.exp(z - z.max())
+    return e / e.sum(dim=-1, keepdim=True)
+
+
+@pytest.mark.parametrize("name", LOSS_FUNCTIONS)
+def test_every_mistake_a_hidden_case_catches_a_visible_case_catches(name):
+    """Rule of issue 15: hidden tests differ in values, not in what they check (known mistakes, per part)."""
+    variants = list(G.CHECKS[name].variants())
+    if name == "softmax_with_temperature":
+        variants.append(("softmax.global_max", _global_max_softmax))
+    for id, variant in variants:
+        hidden = [part for part in G.PARTS[name] if _catches(name, variant, part, hidden=True)]
+        if hidden:  # some visible test cell of the same function fails too, before the student submits
+            assert any(_catches(name, variant, part, hidden=False) for part in G.PARTS[name]), (name, id, hidden)
+
+
+def test_whole_tensor_max_softmax_fails_the_visible_stable_test():
+    msg = run("softmax_with_temperature", _global_max_softmax, "stable", hidden=False)
+    assert msg and msg.startswith("not finite for extreme logits") and "each row's maximum" in msg[:90]
+
+
+def test_swapped_xlogy_is_told_the_arguments_are_swapped_not_to_use_xlogy():
+    def swapped(q, p):
+        return -torch.xlogy(q, p).sum(-1).mean()
+
+    msg = run("soft_cross_entropy", swapped, "zeros", hidden=False)
+    assert msg.startswith("xlogy arguments swapped: use torch.xlogy(teacher_probs, student_probs)"), msg
+    assert "0 * log(0)" not in msg
+
+
+def test_cross_entropy_of_log_probabilities_is_told_it_normalises_twice():
+    def twice(q, p):
+        return F.cross_entropy(torch.log(q), p)
+
+    assert run("soft_cross_entropy", twice, "example") is None  # the value is right...
+    msg = run("soft_cross_entropy", twice, "gradient")  # ...its gradient is not
+    assert msg.startswith("F.cross_entropy(log q, p) normalises a second time"), msg
+    assert "detached" not in msg
+
+
+@pytest.mark.parametrize("name", ["soft_cross_entropy", "kd_kl_loss", "distillation_loss"])
+def test_a_constant_is_told_it_does_not_depend_on_its_inputs(name):
+    def constant(*args):
+        return torch.tensor(0.7593)
+
+    for part in G.PARTS[name]:
+        msg = run(name, constant, part, hidden=True)
+        assert msg.startswith(f"{name} returns 0.7593 for every input: it does not depend on its inputs"), (part, msg)
+        assert "times the expected one" not in msg
+
+
+def test_distillation_loss_on_a_broken_kd_kl_loss_says_fix_kd_kl_loss_first():
+    bad_kd = cat.fn("kd_kl_loss", cat.KD_ARGS, cat.LOSSES_BUGS["kd_no_T2"][1])
+    good_dl = reference_cells("losses")["distillation_loss"]
+    ns = {"torch": torch, "F": F, "math": math, "kd": kd}
+    exec(bad_kd, ns)
+    exec(good_dl, ns)
+    for part in G.PARTS["distillation_loss"]:
+        msg = run("distillation_loss", ns["distillation_loss"], part, hidden=True)
+        assert msg.startswith(cat.DL_ON_BROKEN_KD + ": off by exactly T² = 16"), (part, msg)
+    # A wrong distillation_loss on a correct kd_kl_loss is diagnosed by itself, not blamed on kd_kl_loss.
+    exec(reference_cells("losses")["kd_kl_loss"], ns)
+    exec(cat.fn("distillation_loss", cat.DL_ARGS, "return (1 - alpha) * kd_kl_loss(student_logits, teacher_logits, T)"
+                " + alpha * F.cross_entropy(student_logits, labels)"), ns)
+    assert run("distillation_loss", ns["distillation_loss"], "alpha").startswith("alpha swapped")
+
+
+def test_every_loss_diagnosis_comes_first_within_90_characters():
+    """nbgrader validate cuts a message at about 90 characters: the diagnosis must come before the example."""
+    for bug, (name, body, words) in cat.LOSSES_BUGS.items():
+        fn = define(cat.fn(name, cat.ARGS[name], body), name)
+        msg = run(name, fn, cat.FIRST_FAILING[bug].removeprefix(f"test_{name}_"))
+        assert words in msg[:90] and not msg.startswith(f"{name}("), (bug, msg)
+    def off(s, t, T):
+        return 1.7 * T * T * F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1), reduction="batchmean")
+
+    ratio = run("kd_kl_loss", off, "example")
+    assert ratio.startswith("your value is 1.7 times the expected one. Example: kd_kl_loss("), ratio
+
+
+def test_fit_soft_targets_must_return_python_floats():
+    src = cat.fit_fn("torch.optim.SGD(student.parameters(), lr=lr)",
+                     "F.kl_div(q.log(), teacher_probs, reduction='batchmean')", record="loss.detach()")
+    fit = define(src, "fit_soft_targets")
+    assert "not Python floats" in run("fit_soft_targets", fit, "losses")
+    assert run("fit_soft_targets", fit, "fit") is None

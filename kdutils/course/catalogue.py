@@ -23,7 +23,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = ["Submission", "catalogue", "write", "write_demo_class", "build", "solution_cells", "solution_source",
-           "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "FINAL", "FINAL_LABELS_ONLY", "FINAL_KD_TRAIN", "LOSSES_BUGS", "FIRST_FAILING", "ARGS",
+           "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "FINAL", "FINAL_LABELS_ONLY", "FINAL_KD_TRAIN", "LOSSES_BUGS", "DL_ON_BROKEN_KD", "FIRST_FAILING", "ARGS",
            "ALT_LOSSES", "TAMPER_LOSSES", "LOSSES_OTHERS", "TRAINING", "DEMO"]
 
 
@@ -120,8 +120,15 @@ LOSSES_BUGS = {
     "softmax_wrong_dim": (SM, "return torch.softmax(logits / T, dim=0)", "wrong dimension"),
     "softmax_times_T": (SM, "return torch.softmax(logits * T, dim=-1)", "multiplied by T"),
     "softmax_overflow": (SM, "e = torch.exp(logits / T)\nreturn e / e.sum(dim=-1, keepdim=True)", "not finite for extreme logits"),
+    "softmax_global_max": (SM, "z = logits / T\ne = torch.exp(z - z.max())\nreturn e / e.sum(dim=-1, keepdim=True)",
+                           "subtract each row's maximum"),
     "sce_swapped": (SCE, "return -(student_probs * torch.log(teacher_probs)).sum(-1).mean()", "arguments swapped"),
     "sce_nan_at_zero": (SCE, "return -(teacher_probs * torch.log(student_probs)).sum(-1).mean()", "0 * log(0)"),
+    "sce_xlogy_swapped": (SCE, "return -torch.xlogy(student_probs, teacher_probs).sum(-1).mean()",
+                          "xlogy arguments swapped"),
+    "sce_cross_entropy_of_log": (SCE, "return F.cross_entropy(torch.log(student_probs), teacher_probs)",
+                                 "normalises a second time"),
+    "sce_constant": (SCE, "return torch.tensor(0.7593)", "does not depend on its inputs"),
     "sce_log10": (SCE, "return -(torch.xlogy(teacher_probs, student_probs) / math.log(10)).sum(-1).mean()", "log10"),
     "kd_no_T2": (KD, "s = student_logits.reshape(-1, student_logits.shape[-1]); t = teacher_logits.reshape(s.shape)\n"
                      "return F.kl_div(F.log_softmax(s / T, -1), F.softmax(t / T, -1), reduction='batchmean')",
@@ -157,7 +164,9 @@ def losses_bug_students() -> list[Submission]:
         ("bug_a", ["softmax_wrong_dim", "sce_swapped", "kd_no_T2", "dl_alpha_swapped"]),
         ("bug_b", ["softmax_times_T", "sce_nan_at_zero", "kd_kl_div_probs", "dl_ce_at_T"]),
         ("bug_c", ["softmax_overflow", "sce_log10", "kd_mean", "dl_calls_reference"]),
-        ("bug_d", ["kd_T_student_only"]),
+        ("bug_d", ["kd_T_student_only", "sce_cross_entropy_of_log"]),
+        ("bug_e", ["softmax_global_max", "sce_xlogy_swapped", "kd_no_T2"]),
+        ("bug_f", ["sce_constant"]),
     ]
     subs = []
     for student, bugs in groups:
@@ -167,9 +176,17 @@ def losses_bug_students() -> list[Submission]:
             cells[f] = fn(f, ARGS[f], body)
             words.append(word)
             lose.append(FIRST_FAILING[b])
+        if student == "bug_e":  # the reference distillation_loss, on top of this student's kd_kl_loss without T²
+            lose.append("test_distillation_loss_example")
+            words.append(DL_ON_BROKEN_KD)
+            bugs = bugs + ["a correct distillation_loss calling that kd_kl_loss"]
         subs.append(Submission(student, "losses", "buggy: " + ", ".join(bugs), cells=cells,
                                lose=tuple(lose), words=tuple(words)))
     return subs
+
+
+#: What a correct distillation_loss calling a kd_kl_loss without T² is told (student bug_e).
+DL_ON_BROKEN_KD = "fix kd_kl_loss first; its T = 4 case fails"
 
 
 # The test cell that each mistake must fail (it may fail others of the same function too).
@@ -180,6 +197,10 @@ FIRST_FAILING = {
     "sce_swapped": "test_soft_cross_entropy_example",
     "sce_nan_at_zero": "test_soft_cross_entropy_zeros",
     "sce_log10": "test_soft_cross_entropy_example",
+    "softmax_global_max": "test_softmax_with_temperature_stable",
+    "sce_xlogy_swapped": "test_soft_cross_entropy_zeros",
+    "sce_cross_entropy_of_log": "test_soft_cross_entropy_gradient",
+    "sce_constant": "test_soft_cross_entropy_batch",
     "kd_no_T2": "test_kd_kl_loss_temperature",
     "kd_kl_div_probs": "test_kd_kl_loss_example",
     "kd_mean": "test_kd_kl_loss_batch",
@@ -378,10 +399,13 @@ TRAINING = [
                lose=("test_fit_soft_targets_losses", "test_fit_soft_targets_fit", "test_distill_one_epoch_loss",
                      "test_distill_one_epoch_steps", "test_evaluate_accuracy_value", "test_final_student"),
                words=("student's own output", "zero_grad()", "percentage", "fix distill_one_epoch first")),
-    Submission("bug_b", "training", "buggy: teacher left in train mode and with gradients, model not in eval mode",
-               cells={DOE: distill_loop(teacher_eval=False, no_grad=False), ACC: accuracy_fn(eval_mode=False)},
-               lose=("test_distill_one_epoch_teacher", "test_evaluate_accuracy_mode"),
-               words=("teacher.eval()", "model.eval()")),
+    Submission("bug_b", "training", "buggy: loss tensors recorded instead of floats, teacher left in train mode and "
+                                    "with gradients, model not in eval mode",
+               cells={FIT: fit_fn("torch.optim.SGD(student.parameters(), lr=lr)",
+                                  "F.kl_div(q.log(), teacher_probs, reduction='batchmean')", record="loss.detach()"),
+                      DOE: distill_loop(teacher_eval=False, no_grad=False), ACC: accuracy_fn(eval_mode=False)},
+               lose=("test_fit_soft_targets_losses", "test_distill_one_epoch_teacher", "test_evaluate_accuracy_mode"),
+               words=("not Python floats", "teacher.eval()", "model.eval()")),
     Submission("bug_c", "training", "buggy: teacher forward with gradients, student in eval mode, returns a tensor, "
                                     "no torch.no_grad() in evaluation",
                cells={DOE: distill_loop(no_grad=False, student_train=False, ret="torch.tensor(losses).mean()"),

@@ -38,7 +38,7 @@ MESSAGES: dict[str, str] = {
     "loss.wrong_shape": "returned shape {shape}, expected {expected}{hint}. Example: {case}",
     "loss.wrong_shape.scalar": " (a loss must be a single number: average over the batch)",
     "loss.not_finite": "not finite for extreme logits: {how}. Example: {case} gave {got}",
-    "loss.not_finite.softmax_how": "use torch.softmax, or subtract each row's maximum before exp()",
+    "loss.not_finite.softmax_how": "subtract each row's maximum before exp(), or use torch.softmax",
     "loss.not_finite.log_how": "use F.log_softmax instead of log(softmax(...)), which overflows or gives log(0)",
     "loss.zero_log_zero": ("0 * log(0) is NaN: a term with teacher p = 0 must count as 0 (use torch.xlogy or "
                            "torch.where). Example: {case} gave {got}"),
@@ -47,7 +47,7 @@ MESSAGES: dict[str, str] = {
     "loss.gradient_not_finite": ("the gradient is not finite: compute log-probabilities with F.log_softmax, "
                                  "not log(softmax(...)). Example: {case} gave {got}"),
     "loss.known_mistake": "{mistake}. Example: {case} returned {got}, expected {expected}.",
-    "loss.constant": ("{name} returns {got} for every input: it does not depend on its inputs ({n} cases). "
+    "loss.constant": ("{name} does not depend on its inputs: it returns {got} for every input ({n} cases). "
                       "Example: {case} returned {got}, expected {expected}."),
     "loss.mismatch": "{diagnosis}. Example: {case} returned {got} as its {kind}, expected {expected}.",
     "loss.mismatch.value": "{name} returns a wrong value",

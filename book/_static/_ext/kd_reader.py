@@ -78,8 +78,11 @@ def write_assignments_zip(exercises: Path, dest: Path) -> Path:
 
 
 def _assignments_zip(app) -> None:
-    build = Path(app.outdir).parent
-    write_assignments_zip(Path(app.srcdir) / "exercises", build / "downloads" / ZIP_NAME)
+    # The {download} role in book/exercises.md names /_build/downloads/<zip> in the source tree,
+    # so the zip is written there even when the build goes elsewhere (--path-output, make bench).
+    exercises = Path(app.srcdir) / "exercises"
+    for build in {Path(app.srcdir) / "_build", Path(app.outdir).parent}:
+        write_assignments_zip(exercises, build / "downloads" / ZIP_NAME)
 
 
 def _executed_notebook(app, pagename, templatename, context, doctree) -> None:

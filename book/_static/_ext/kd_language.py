@@ -1,0 +1,104 @@
+"""The two editions of the book, English and 中文 (a local Sphinx extension).
+
+The book is built twice from two source trees that share page names: the English
+edition from the repository root into ``_build/html/``, the Chinese edition from
+``zh/`` into ``_build/html/zh/`` (see the Makefile's ``book`` target). This
+extension, loaded by both, does three things:
+
+1. **Language switch in the header.** Every page gets a button in the article
+   header (next to the download and full-screen buttons, as d2l.ai puts its
+   "中文版" link) that opens *the same page* in the other edition. When the
+   other edition has no such page yet (a chapter not translated), it links to
+   the other edition's first page instead, and its tooltip says so. A
+   ``<link rel="alternate" hreflang=...>`` in the head names the same target.
+2. **A valid ``<html lang>``.** pydata-sphinx-theme writes ``lang="{{ language }}"``,
+   i.e. ``zh_CN``, which is not a BCP 47 tag; pages get ``zh-CN`` (and ``en``).
+3. **One jupyter-cache for both editions.** A relative ``execute.cache`` path
+   (``nb_execution_cache_path``) is made relative to the book's own folder
+   instead of the shell's working directory, so ``zh/_config.yml`` can say
+   ``../_build/.jupyter_cache`` and reach the English edition's cache however
+   the build is started. jupyter-cache keys a notebook on its code cells (and the
+   kernelspec), so a page whose code cells are byte-identical in both editions
+   is executed once, by whichever edition builds first.
+
+Configuration (``sphinx.config`` in ``_config.yml``)::
+
+    kd_other_edition:
+      root: zh/            # URL of the other edition's root, relative to this one's root
+      srcdir: zh           # its source folder, relative to this book's folder
+      start: book/intro    # its first page, the fallback target
+      label: 中文           # the button's text
+      hreflang: zh-CN
+      title: 本页的中文版    # the button's tooltip
+      missing_title: 本页尚未翻译：打开中文版首页
+
+Tested by ``tests/test_zh.py`` (built HTML) and ``tests/test_browser.py`` (the
+button, clicked in a real browser).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+SOURCE_SUFFIXES = (".md", ".ipynb", ".rst")
+STATIC = Path(__file__).parent / "kd_language_static"
+
+
+def _resolve_cache_path(app, config) -> None:
+    path = config.nb_execution_cache_path if "nb_execution_cache_path" in config else None
+    if path and not Path(path).is_absolute():
+        config.nb_execution_cache_path = str((Path(app.confdir) / path).resolve())
+
+
+def _add_static(app) -> None:
+    if app.builder.format == "html":
+        app.config.html_static_path.append(str(STATIC))
+
+
+def _html_lang(language: str | None) -> str:
+    return (language or "en").replace("_", "-")
+
+
+def _other_page(app, pagename: str) -> tuple[str, bool]:
+    """(docname in the other edition, whether it exists there)."""
+    other = app.config.kd_other_edition
+    if pagename not in app.env.found_docs:  # genindex, search: generated in both editions
+        return pagename, True
+    srcdir = (Path(app.confdir) / other["srcdir"]).resolve()
+    exists = any((srcdir / (pagename + s)).exists() for s in SOURCE_SUFFIXES)
+    return (pagename, True) if exists else (other.get("start", "index"), False)
+
+
+def _page_context(app, pagename, templatename, context, doctree) -> None:
+    if "language" in context:
+        context["language"] = _html_lang(app.config.language)
+    other = app.config.kd_other_edition
+    if not other:
+        return
+    target, exists = _other_page(app, pagename)
+    up = "../" * pagename.count("/")
+    url = f"{up}{other['root']}{target}.html"
+    title = other.get("title", "") if exists else other.get("missing_title", other.get("title", ""))
+    buttons = context.get("header_buttons")
+    if buttons is not None:
+        buttons.insert(0, {
+            "type": "link",
+            "url": url,
+            "text": other.get("label", ""),
+            "tooltip": title,
+            "icon": "fas fa-language",
+            "label": "kd-language",
+            "classes": "kd-language-switch",
+        })
+    hreflang = other.get("hreflang", "")
+    context["metatags"] = context.get("metatags", "") + (
+        f'\n<link rel="alternate" hreflang="{hreflang}" href="{url}" />' if exists else "")
+
+
+def setup(app):
+    app.add_config_value("kd_other_edition", {}, "html", types=[dict])
+    app.connect("config-inited", _resolve_cache_path, priority=100)
+    app.connect("builder-inited", _add_static)
+    app.add_js_file("kd_language.js")
+    # After sphinx-book-theme fills header_buttons (its handlers run at priority 501).
+    app.connect("html-page-context", _page_context, priority=600)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -21,6 +21,13 @@ extension, loaded by both, does three things:
    kernelspec), so a page whose code cells are byte-identical in both editions
    is executed once, by whichever edition builds first.
 
+4. **Links to pages the edition lacks.** The role ``{kd-doc}`标题 <page>``` links
+   to ``page`` of this edition when it exists (exactly as ``{doc}`` does), and
+   otherwise to the same page of the other edition, with the given title and a
+   note of its language. Translators use it for chapters not translated yet, so
+   the strict build passes; ``tests/test_zh.py`` fails once the page exists here
+   and the link should become a plain ``{doc}``.
+
 Configuration (``sphinx.config`` in ``_config.yml``)::
 
     kd_other_edition:
@@ -31,13 +38,18 @@ Configuration (``sphinx.config`` in ``_config.yml``)::
       hreflang: zh-CN
       title: 本页的中文版    # the button's tooltip
       missing_title: 本页尚未翻译：打开中文版首页
+      link_note: （英文）  # after a {kd-doc} link to a page of the other edition
 
 Tested by ``tests/test_zh.py`` (built HTML) and ``tests/test_browser.py`` (the
 button, clicked in a real browser).
 """
 from __future__ import annotations
 
+import posixpath
+import re
 from pathlib import Path
+
+from docutils import nodes
 
 SOURCE_SUFFIXES = (".md", ".ipynb", ".rst")
 STATIC = Path(__file__).parent / "kd_language_static"
@@ -94,7 +106,32 @@ def _page_context(app, pagename, templatename, context, doctree) -> None:
         f'\n<link rel="alternate" hreflang="{hreflang}" href="{url}" />' if exists else "")
 
 
+def kd_doc_role(name, rawtext, text, lineno, inliner, options=None, content=None):
+    """``{kd-doc}`title <page>```: {doc} when ``page`` exists here, else the other edition's page."""
+    env = inliner.document.settings.env
+    app = env.app
+    m = re.fullmatch(r"\s*(.*?)\s*<([^<>]+)>\s*", text, re.S)
+    title, target = (m.group(1), m.group(2).strip()) if m else (None, text.strip())
+    docname = posixpath.normpath(posixpath.join(posixpath.dirname(env.docname), target))
+    if docname in env.found_docs:
+        doc_role = env.get_domain("std").role("doc")
+        return doc_role("doc", rawtext, text, lineno, inliner, options or {}, content or [])
+    if not title:
+        msg = inliner.reporter.error(
+            f"kd-doc: {target!r} is not a page of this edition, so the link needs a title: "
+            f"{{kd-doc}}`标题 <{target}>`", line=lineno)
+        return [inliner.problematic(rawtext, rawtext, msg)], [msg]
+    other = app.config.kd_other_edition
+    up = "../" * env.docname.count("/")
+    url = f"{up}{other['root']}{docname}.html"
+    node = nodes.reference(rawtext, "", refuri=url, classes=["kd-other-edition"])
+    node += nodes.inline(text=title)
+    note = other.get("link_note", "")
+    return [node, nodes.Text(note)] if note else [node], []
+
+
 def setup(app):
+    app.add_role("kd-doc", kd_doc_role)
     app.add_config_value("kd_other_edition", {}, "html", types=[dict])
     app.connect("config-inited", _resolve_cache_path, priority=100)
     app.connect("builder-inited", _add_static)

@@ -28,6 +28,13 @@ extension, loaded by both, does three things:
    the strict build passes; ``tests/test_zh.py`` fails once the page exists here
    and the link should become a plain ``{doc}``.
 
+5. **No stray spaces in Chinese text.** A line break inside a Markdown paragraph
+   becomes a space in HTML, which English needs and Chinese does not: in an
+   edition whose language is Chinese, a line break next to a Chinese character
+   or full-width punctuation mark is removed (one between Chinese and Latin
+   letters stays a space, as the house style wants). Translators can wrap lines
+   freely.
+
 Configuration (``sphinx.config`` in ``_config.yml``)::
 
     kd_other_edition:
@@ -50,6 +57,7 @@ import re
 from pathlib import Path
 
 from docutils import nodes
+from sphinx.transforms.post_transforms import SphinxPostTransform
 
 SOURCE_SUFFIXES = (".md", ".ipynb", ".rst")
 STATIC = Path(__file__).parent / "kd_language_static"
@@ -130,7 +138,44 @@ def kd_doc_role(name, rawtext, text, lineno, inliner, options=None, content=None
     return [node, nodes.Text(note)] if note else [node], []
 
 
+CJK_CHAR = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uf900-\ufaff\uff00-\uffef]")
+CJK_PUNCT = re.compile(r"[\u3000-\u303f\uff00-\uffef]")
+SKIP_PARENTS = (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block, nodes.raw, nodes.comment)
+
+
+class JoinChineseLines(SphinxPostTransform):
+    """Remove a soft line break between Chinese characters (or next to full-width punctuation)."""
+
+    default_priority = 900
+
+    def run(self, **kwargs) -> None:
+        if not (self.config.language or "").startswith("zh"):
+            return
+        texts = list(self.document.findall(nodes.Text))  # all of them: neighbours are looked up in order
+        for k, node in enumerate(texts):
+            text = str(node)
+            if "\n" not in text or isinstance(node.parent, SKIP_PARENTS):
+                continue
+            before = str(texts[k - 1])[-1:] if k > 0 and str(texts[k - 1]) else ""
+            after = str(texts[k + 1])[:1] if k + 1 < len(texts) and str(texts[k + 1]) else ""
+            out = []
+            for i, ch in enumerate(text):
+                if ch == "\n":
+                    prev = text[i - 1] if i > 0 else before
+                    nxt = text[i + 1] if i + 1 < len(text) else after
+                    both_cjk = CJK_CHAR.match(prev or " ") and CJK_CHAR.match(nxt or " ")
+                    if both_cjk or CJK_PUNCT.match(prev or " ") or CJK_PUNCT.match(nxt or " "):
+                        continue
+                out.append(ch)
+            new = "".join(out)
+            if new != text:
+                replacement = nodes.Text(new)
+                node.parent.replace(node, replacement)
+                texts[k] = replacement
+
+
 def setup(app):
+    app.add_post_transform(JoinChineseLines)
     app.add_role("kd-doc", kd_doc_role)
     app.add_config_value("kd_other_edition", {}, "html", types=[dict])
     app.connect("config-inited", _resolve_cache_path, priority=100)

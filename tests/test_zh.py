@@ -266,6 +266,16 @@ def test_kd_doc_only_for_pages_not_translated_yet(page):
     assert not stale, f"{page}: these pages are translated now; link them with {{doc}} instead of {{kd-doc}}: {stale}"
 
 
+INCLUDE = re.compile(r"^[`:]{3,}\{(?:literalinclude|include)\}\s+(\S+)", re.M)
+
+
+@pytest.mark.parametrize("page", ZH_PAGES)
+def test_included_files_exist_relative_to_the_chinese_page(page):
+    """``{literalinclude} ../x`` in book/ becomes ``../../x`` in zh/book/ (one folder deeper)."""
+    missing = [p for p in INCLUDE.findall(zh_text(page)) if not (ZH / page).parent.joinpath(p).exists()]
+    assert not missing, f"{page}: included files not found from zh/{page}.md: {missing}"
+
+
 @pytest.mark.parametrize("page", ZH_PAGES)
 def test_no_untranslated_english_paragraph(page):
     left = untranslated(zh_text(page))

@@ -457,8 +457,9 @@ def test_zh_page(browser_context, server, docname):
             problems.append(f"the title is not Chinese: {h1!r}")
         # Sphinx's UI strings come from its zh_CN catalogue (language: zh_CN).
         placeholder = page.locator("input[name=q]").first.get_attribute("placeholder") or ""
-        if not CJK_RE.search(placeholder):
-            problems.append(f"the search box is not in Chinese: {placeholder!r}")
+        button = page.locator(".search-button__default-text").first.inner_text()
+        if not (CJK_RE.search(placeholder) and CJK_RE.search(button)):
+            problems.append(f"the search box is not in Chinese: {placeholder!r}, {button!r}")
         # The sidebar lists every page of the Chinese TOC and each link resolves.
         hrefs = page.eval_on_selector_all("nav.bd-docs-nav a[href]", "els => els.map(e => e.href)")
         targets = {urlparse(urldefrag(h)[0]).path.lstrip("/") for h in hrefs}

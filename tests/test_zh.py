@@ -14,6 +14,9 @@ The tests fail when:
 * a term of the glossary (``zh/glossary.yml``) is not used consistently: when the English page
   uses the English term, the Chinese page uses the Chinese one, and never an "avoid" variant.
 
+``test_chinese_config_mirrors_the_english_one`` fails when ``_config.yml`` gains a setting that
+``zh/_config.yml`` lacks (Jupyter Book 1 has no config inheritance, so the file is a mirror).
+
 The last group builds both editions (``built_book``) and checks the HTML: ``<html lang>``, the
 language switch of every page, the Chinese search index, and that every Chinese page with code
 finds its notebook in the shared jupyter-cache.
@@ -433,3 +436,50 @@ def test_chinese_pages_with_code_find_their_notebook_in_the_shared_cache(built_b
     assert checked >= 1
     assert not (ROOT / "_build" / "zh" / "_build" / ".jupyter_cache").exists(), (
         "the Chinese build made a cache of its own instead of sharing _build/.jupyter_cache")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+# Keys that differ by design between _config.yml and zh/_config.yml (dotted paths).
+CONFIG_DIFFERS = {
+    "title", "exclude_patterns", "repository.path_to_book", "sphinx.config.language",
+    "sphinx.config.kd_other_edition", "sphinx.config.kd_glossary_path",
+    "sphinx.config.html_theme_options.path_to_docs", "sphinx.config.html_theme_options.search_bar_text",
+    "sphinx.local_extensions.kd_glossary",
+}
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _strip_up(v):
+    """zh/ is one folder down: '../book/x' in zh/_config.yml is 'book/x' in _config.yml."""
+    if isinstance(v, str):
+        return v[3:] if v.startswith("../") else v
+    if isinstance(v, list):
+        return [_strip_up(x) for x in v]
+    return v
+
+
+def test_chinese_config_mirrors_the_english_one():
+    """A setting added to _config.yml (theme, extensions, MyST, execution) must reach zh/_config.yml too."""
+    en = _flatten(yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8")))
+    zh = _flatten(yaml.safe_load((ZH / "_config.yml").read_text(encoding="utf-8")))
+    zh = {k: _strip_up(v) for k, v in zh.items()}
+    zh["execute.cache"] = en.get("execute.cache")  # the same folder, seen from zh/
+    problems = []
+    for key in sorted(set(en) | set(zh)):
+        if any(key == d or key.startswith(d + ".") for d in CONFIG_DIFFERS):
+            continue
+        if en.get(key) != zh.get(key):
+            problems.append(f"{key}: _config.yml {en.get(key)!r}, zh/_config.yml {zh.get(key)!r}")
+    assert not problems, "zh/_config.yml has drifted from _config.yml:\n  " + "\n  ".join(problems)

@@ -1,0 +1,485 @@
+"""The Chinese edition (中文版, ``zh/``) is kept in sync with the English one.
+
+Each Chinese page ``zh/book/<page>.md`` is the translation of ``book/<page>.md``.
+The tests fail when:
+
+* a page exists in one edition and not the other (``test_every_page_exists_in_both_editions``
+  lists the missing ones; it fails until every chapter is translated);
+* the code cells differ: each ``{code-cell}`` block, options and English comments included,
+  and the notebook header must be byte-identical, because jupyter-cache keys a page on them
+  and both editions share one cache (the Chinese build then executes nothing);
+* a glue key, a citation, a label or a page link used in one edition is missing from the other;
+* a Chinese page still contains a paragraph of English prose (allowed: code, math, names,
+  citations, and the short list ``ALLOWED_ENGLISH``);
+* a term of the glossary (``zh/glossary.yml``) is not used consistently: when the English page
+  uses the English term, the Chinese page uses the Chinese one, and never an "avoid" variant.
+
+``test_chinese_config_mirrors_the_english_one`` fails when ``_config.yml`` gains a setting that
+``zh/_config.yml`` lacks (Jupyter Book 1 has no config inheritance, so the file is a mirror).
+
+The last group builds both editions (``built_book``) and checks the HTML: ``<html lang>``, the
+language switch of every page, the Chinese search index, and that every Chinese page with code
+finds its notebook in the shared jupyter-cache.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+ZH = ROOT / "zh"
+GLOSSARY = ZH / "glossary.yml"
+ZH_ONLY = {"book/glossary"}  # the 术语表 page; an English glossary page is optional
+
+# Every term the issue and the brief name must be in the glossary.
+REQUIRED_TERMS = [
+    "知识蒸馏", "教师模型", "学生模型", "软标签", "硬标签", "温度", "暗知识", "迁移集", "特征蒸馏", "自蒸馏",
+    "再生网络", "逐样本", "批平均", "KL 散度", "正向 KL", "反向 KL", "交叉熵", "logit", "验证集", "测试集",
+    "随机种子", "集成", "容量差距", "标签平滑", "数据增强", "自动评分", "隐藏测试", "超参数", "小批量",
+    "随机梯度下降", "迁移学习", "微调", "过拟合",
+]
+
+# English that may stand alone as a paragraph of a Chinese page (names, titles of cited works).
+ALLOWED_ENGLISH: set[str] = set()
+
+
+# --------------------------------------------------------------------------- reading pages
+
+
+def toc_docnames(toc_path: Path) -> list[str]:
+    """Every document of a jupyter-book ``_toc.yml``, root first, in reading order."""
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    names = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                names.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return [re.sub(r"\.(md|ipynb)$", "", n) for n in names]
+
+
+EN_PAGES = toc_docnames(ROOT / "_toc.yml")
+ZH_PAGES = toc_docnames(ZH / "_toc.yml")
+BOTH = [p for p in ZH_PAGES if p in EN_PAGES]
+
+
+def en_text(page: str) -> str:
+    return (ROOT / f"{page}.md").read_text(encoding="utf-8")
+
+
+def zh_text(page: str) -> str:
+    return (ZH / f"{page}.md").read_text(encoding="utf-8")
+
+
+FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
+CODE_CELL = re.compile(r"^(`{3,})\{code-cell\}[^\n]*\n.*?^\1[ \t]*$", re.M | re.S)
+# Fenced blocks that are code, not MyST directives: ```bash, ```python, ``` (no braces).
+PLAIN_FENCE = re.compile(r"^(`{3,})(?!\{)[^\n]*\n.*?^\1[ \t]*$", re.M | re.S)
+MATH_BLOCK = re.compile(r"\$\$.*?\$\$(?:[ \t]*\([\w-]+\))?", re.S)
+INLINE_MATH = re.compile(r"(?<!\\)\$[^$\n]+?(?<!\\)\$")
+ROLE = re.compile(r"\{[\w:-]+\}`[^`]*`")
+INLINE_CODE = re.compile(r"`[^`\n]+`")
+DIRECTIVE_OPTION = re.compile(r"^:[\w-]+:.*$", re.M)
+FENCE_LINE = re.compile(r"^[`:]{3,}.*$", re.M)
+LABEL = re.compile(r"^\(([\w-]+)\)=\s*$", re.M)
+NAME_OPTION = re.compile(r"^:name:\s*(\S+)", re.M)
+EQ_LABEL = re.compile(r"\$\$[ \t]*\(([\w-]+)\)")
+CITE = re.compile(r"\{cite(?::\w+)?\}`([^`]+)`")
+DOC_LINK = re.compile(r"\{(doc|kd-doc)\}`([^`]+)`")
+GLUE_ROLE = re.compile(r"\{glue(?::\w*)?\}`([^`]+)`")
+GLUE_DIRECTIVE = re.compile(r"^[`:]{3,}\{glue(?::\w+)?\}\s+(\S+)", re.M)
+URL = re.compile(r"https?://\S+")
+CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def code_cells(text: str) -> list[str]:
+    return [m.group(0) for m in CODE_CELL.finditer(text)]
+
+
+def prose(text: str) -> str:
+    """The text a reader reads as prose: no front matter, code, math, roles, URLs or directive syntax.
+
+    Directive *contents* (figure captions, admonitions, dropdowns) stay: they are prose too.
+    """
+    text = FRONT_MATTER.sub("", text)
+    text = CODE_CELL.sub("", text)
+    text = PLAIN_FENCE.sub("", text)
+    text = MATH_BLOCK.sub(" ", text)
+    text = INLINE_MATH.sub(" ", text)
+    text = ROLE.sub(" ", text)
+    text = INLINE_CODE.sub(" ", text)
+    text = URL.sub(" ", text)
+    text = DIRECTIVE_OPTION.sub("", text)
+    text = re.sub(r"^[`:]{3,}\{glue[\w:-]*\}.*$", "", text, flags=re.M)  # its argument is a glue key
+    text = re.sub(r"^[`:]{3,}\{[\w:-]+\}", "", text, flags=re.M)  # keep a directive's title argument
+    text = FENCE_LINE.sub("", text)
+    text = LABEL.sub("", text)
+    return text
+
+
+def paragraphs(text: str) -> list[str]:
+    """Blank-line separated blocks of prose; list items and headings are blocks of their own."""
+    blocks = []
+    for block in re.split(r"\n\s*\n", prose(text)):
+        for item in re.split(r"\n(?=\s*(?:[-*+] |\d+\. |#+ |: ))", block):
+            item = " ".join(item.split())
+            if item:
+                blocks.append(item)
+    return blocks
+
+
+def untranslated(text: str, min_words: int = 3) -> list[str]:
+    """Paragraphs of a Chinese page with no Chinese in them and at least ``min_words`` English words."""
+    out = []
+    for para in paragraphs(text):
+        if CJK.search(para) or para in ALLOWED_ENGLISH:
+            continue
+        words = [w for w in para.split() if re.fullmatch(r"[A-Za-z][a-z'-]+[,.;:!?]?", w)]  # not identifiers
+        if len(words) >= min_words:
+            out.append(para)
+    return out
+
+
+def glue_keys(text: str) -> set[str]:
+    refs = set()
+    for raw in GLUE_ROLE.findall(text) + GLUE_DIRECTIVE.findall(text):
+        refs.add(raw.split("::")[-1].split(":")[0])
+    return refs
+
+
+def labels(text: str) -> set[str]:
+    return set(LABEL.findall(text)) | set(NAME_OPTION.findall(text)) | set(EQ_LABEL.findall(text))
+
+
+def cite_keys(text: str) -> set[str]:
+    return {k.strip() for group in CITE.findall(text) for k in group.split(",")}
+
+
+def doc_targets(text: str) -> dict[str, set[str]]:
+    """{role: targets} of {doc} and {kd-doc} links (``title <target>`` or ``target``)."""
+    out: dict[str, set[str]] = {"doc": set(), "kd-doc": set()}
+    for role, body in DOC_LINK.findall(text):
+        m = re.search(r"<([^<>]+)>\s*$", body)
+        out[role].add((m.group(1) if m else body).strip())
+    return out
+
+
+def load_glossary() -> list[dict]:
+    return yaml.safe_load(GLOSSARY.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- the detectors can fail
+
+
+def test_untranslated_detector_flags_english_and_passes_chinese():
+    page = (
+        "# 标题\n\nThe teacher gives the first 7 a probability of {glue:text}`x:.3f` and ranks it.\n\n"
+        "教师模型给第一个 7 的概率是 {glue:text}`x:.3f`，见 {cite}`hinton2015distilling`。\n\n"
+        "```{code-cell} ipython3\nprint('an English comment in code is fine')\n```\n\n"
+        "$$\n\\mathrm{softmax}(z / T) \\text{ is not prose}\n$$\n\n"
+        "```{note}\nAn English note inside an admonition is prose too.\n```\n"
+    )
+    flagged = untranslated(page)
+    assert len(flagged) == 2, flagged
+    assert flagged[0].startswith("The teacher gives") and flagged[1].startswith("An English note")
+
+
+def test_code_cell_extractor_sees_options_and_comments():
+    a = "x\n```{code-cell} ipython3\n:tags: [remove-cell]\nz = 1  # logits\n```\ny\n"
+    b = a.replace("# logits", "# logit 向量")
+    assert code_cells(a) == ["```{code-cell} ipython3\n:tags: [remove-cell]\nz = 1  # logits\n```"]
+    assert code_cells(a) != code_cells(b)
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def test_every_page_exists_in_both_editions():
+    """Fails, listing them, while chapters are not translated yet (expected until the translation lands)."""
+    missing_zh = [p for p in EN_PAGES if p not in ZH_PAGES]
+    missing_en = [p for p in ZH_PAGES if p not in EN_PAGES and p not in ZH_ONLY]
+    assert not missing_zh and not missing_en, (
+        f"pages missing from the Chinese edition (zh/_toc.yml, zh/<page>.md): {missing_zh}; "
+        f"pages missing from the English edition: {missing_en}"
+    )
+
+
+def test_chinese_toc_follows_the_english_order_and_files_exist():
+    assert ZH_PAGES[0] == EN_PAGES[0], "both editions start on the same page"
+    shared = [p for p in ZH_PAGES if p in EN_PAGES]
+    assert shared == [p for p in EN_PAGES if p in shared], (
+        f"zh/_toc.yml lists the translated pages in another order than _toc.yml: {shared}")
+    for p in ZH_PAGES:
+        assert (ZH / f"{p}.md").exists(), f"zh/_toc.yml lists {p} but zh/{p}.md is missing"
+    on_disk = {str(f.relative_to(ZH).with_suffix("")) for f in (ZH / "book").glob("*.md")}
+    assert on_disk <= set(ZH_PAGES), f"Chinese pages not in zh/_toc.yml: {sorted(on_disk - set(ZH_PAGES))}"
+
+
+def test_glossary_page_is_in_the_chinese_toc():
+    assert "book/glossary" in ZH_PAGES
+    assert "{kd-glossary}" in zh_text("book/glossary"), "the 术语表 page renders zh/glossary.yml"
+
+
+@pytest.mark.parametrize("page", BOTH)
+def test_code_cells_are_byte_identical(page):
+    en, zh = en_text(page), zh_text(page)
+    en_fm, zh_fm = FRONT_MATTER.match(en), FRONT_MATTER.match(zh)
+    assert (en_fm and en_fm.group(0)) == (zh_fm and zh_fm.group(0)), (
+        f"{page}: the notebook header (jupytext, kernelspec) differs; copy it from book/{Path(page).name}.md")
+    en_cells, zh_cells = code_cells(en), code_cells(zh)
+    assert len(en_cells) == len(zh_cells), f"{page}: {len(en_cells)} code cells in English, {len(zh_cells)} in Chinese"
+    for i, (a, b) in enumerate(zip(en_cells, zh_cells)):
+        assert a == b, f"{page}: code cell {i} differs (options and English comments included):\n--- en\n{a}\n--- zh\n{b}"
+
+
+@pytest.mark.parametrize("page", BOTH)
+def test_glue_keys_match(page):
+    en, zh = glue_keys(en_text(page)), glue_keys(zh_text(page))
+    assert en == zh, f"{page}: glued values only in English: {sorted(en - zh)}; only in Chinese: {sorted(zh - en)}"
+
+
+@pytest.mark.parametrize("page", BOTH)
+def test_labels_citations_and_page_links_match(page):
+    en, zh = en_text(page), zh_text(page)
+    assert labels(en) == labels(zh), (
+        f"{page}: labels differ (keep the English names): only en {sorted(labels(en) - labels(zh))}, "
+        f"only zh {sorted(labels(zh) - labels(en))}")
+    assert cite_keys(en) == cite_keys(zh), (
+        f"{page}: citations only in English {sorted(cite_keys(en) - cite_keys(zh))}, "
+        f"only in Chinese {sorted(cite_keys(zh) - cite_keys(en))}")
+    en_links = set().union(*doc_targets(en).values())
+    zh_links = set().union(*doc_targets(zh).values())
+    assert en_links == zh_links, (
+        f"{page}: page links only in English {sorted(en_links - zh_links)}, only in Chinese {sorted(zh_links - en_links)}")
+
+
+@pytest.mark.parametrize("page", ZH_PAGES)
+def test_kd_doc_only_for_pages_not_translated_yet(page):
+    here = {p.split("/")[-1] for p in ZH_PAGES}
+    stale = sorted(t for t in doc_targets(zh_text(page))["kd-doc"] if t.split("/")[-1] in here)
+    assert not stale, f"{page}: these pages are translated now; link them with {{doc}} instead of {{kd-doc}}: {stale}"
+
+
+INCLUDE = re.compile(r"^[`:]{3,}\{(?:literalinclude|include)\}\s+(\S+)", re.M)
+
+
+@pytest.mark.parametrize("page", ZH_PAGES)
+def test_included_files_exist_relative_to_the_chinese_page(page):
+    """``{literalinclude} ../x`` in book/ becomes ``../../x`` in zh/book/ (one folder deeper)."""
+    missing = [p for p in INCLUDE.findall(zh_text(page)) if not (ZH / page).parent.joinpath(p).exists()]
+    assert not missing, f"{page}: included files not found from zh/{page}.md: {missing}"
+
+
+@pytest.mark.parametrize("page", ZH_PAGES)
+def test_no_untranslated_english_paragraph(page):
+    left = untranslated(zh_text(page))
+    assert not left, f"{page}: paragraphs still in English:\n" + "\n".join(f"  {p[:120]}" for p in left)
+
+
+# --------------------------------------------------------------------------- glossary
+
+
+def test_glossary_is_well_formed_and_complete():
+    entries = load_glossary()
+    problems = []
+    for i, e in enumerate(entries):
+        for key in ("en", "zh", "note", "avoid"):
+            if key not in e:
+                problems.append(f"entry {i} ({e.get('en')!r}) lacks {key!r}")
+        if not CJK.search(e.get("note", "")):
+            problems.append(f"{e.get('en')!r}: the note is shown on the Chinese page, so write it in Chinese")
+        accepted = [e.get("zh", ""), *e.get("zh_also", [])]
+        clash = [a for a in e.get("avoid", []) if any(a in t for t in accepted)]
+        if clash:
+            problems.append(f"{e.get('en')!r}: avoid variants {clash} are part of the accepted term {accepted}")
+        try:
+            re.compile(e.get("en_re", re.escape(e.get("en", ""))))
+        except re.error as exc:
+            problems.append(f"{e.get('en')!r}: en_re does not compile: {exc}")
+    for key in ("en", "zh"):
+        seen = [e.get(key) for e in entries]
+        dups = sorted({s for s in seen if seen.count(s) > 1})
+        if dups:
+            problems.append(f"duplicate {key} terms: {dups}")
+    terms = {t for e in entries for t in [e.get("zh", ""), *e.get("zh_also", [])]}
+    missing = [t for t in REQUIRED_TERMS if t not in terms]
+    if missing:
+        problems.append(f"required terms missing from the glossary: {missing}")
+    assert not problems, "\n".join(problems)
+
+
+def _en_pattern(entry: dict) -> re.Pattern:
+    return re.compile(entry.get("en_re", r"\b" + re.escape(entry["en"]) + r"\b"), re.I)
+
+
+def glossary_violations(en_page_text: str, zh_page_text: str, entries: list[dict]) -> list[str]:
+    """Terms the Chinese page should use and does not, and avoid variants it uses."""
+    en_prose, zh_prose = prose(en_page_text), prose(zh_page_text)
+    out = []
+    for e in entries:
+        accepted = [e["zh"], *e.get("zh_also", [])]
+        if e.get("check", True) and _en_pattern(e).search(en_prose) and not any(t in zh_prose for t in accepted):
+            hit = _en_pattern(e).search(en_prose).group(0)
+            out.append(f"the English page says {hit!r} but the Chinese page never uses {' / '.join(accepted)}")
+        for variant in e["avoid"]:
+            if variant in zh_prose:
+                out.append(f"{variant!r} is listed under 'avoid' for {e['en']!r}; write {e['zh']!r}")
+    return out
+
+
+def test_glossary_check_can_fail():
+    entries = [{"en": "soft label", "zh": "软标签", "note": "注", "avoid": ["软目标"], "en_re": "soft labels?"}]
+    assert glossary_violations("The teacher's soft labels.", "教师模型的软标签。", entries) == []
+    assert len(glossary_violations("The teacher's soft labels.", "教师模型的概率。", entries)) == 1
+    assert len(glossary_violations("No such term.", "它的软目标。", entries)) == 1
+    # Code and citations do not count: `soft_label` in code, {cite}`soft2020labels`.
+    assert glossary_violations("`soft labels = 1` {cite}`soft labels`", "无", entries) == []
+
+
+@pytest.mark.parametrize("page", BOTH)
+def test_glossary_terms_are_used_consistently(page):
+    problems = glossary_violations(en_text(page), zh_text(page), load_glossary())
+    assert not problems, f"{page}:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("page", ZH_PAGES)
+def test_no_avoided_variant_on_any_chinese_page(page):
+    text = prose(zh_text(page))
+    bad = [(v, e["zh"]) for e in load_glossary() for v in e["avoid"] if v in text]
+    assert not bad, f"{page}: write the glossary's term instead of: {bad}"
+
+
+# --------------------------------------------------------------------------- the built site
+
+
+@pytest.mark.slow
+def test_both_editions_are_built_with_their_html_lang(built_book):
+    for page in EN_PAGES:
+        html = (built_book / f"{page}.html").read_text(encoding="utf-8")
+        assert re.search(r"<html[^>]*\blang=\"en\"", html), f"{page}.html: <html lang> is not en"
+    for page in ZH_PAGES:
+        html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
+        assert re.search(r"<html[^>]*\blang=\"zh-CN\"", html), f"zh/{page}.html: <html lang> is not zh-CN"
+
+
+SWITCH = re.compile(r'<a href="([^"]+)"[^>]*class="[^"]*kd-language-switch')
+
+
+@pytest.mark.slow
+def test_every_page_links_to_itself_in_the_other_edition(built_book):
+    problems = []
+    for edition, pages, other_pages in (("", EN_PAGES, ZH_PAGES), ("zh/", ZH_PAGES, EN_PAGES)):
+        for page in pages:
+            path = built_book / edition / f"{page}.html"
+            m = SWITCH.search(path.read_text(encoding="utf-8"))
+            if not m:
+                problems.append(f"{edition}{page}: no language switch in the header")
+                continue
+            target = (path.parent / m.group(1)).resolve()
+            if not target.exists():
+                problems.append(f"{edition}{page}: the switch points to {m.group(1)}, which does not exist")
+            expected_page = page if page in other_pages else other_pages[0]
+            other_root = built_book / ("zh" if edition == "" else "")
+            if target != (other_root / f"{expected_page}.html").resolve():
+                problems.append(f"{edition}{page}: the switch points to {target}, not to {expected_page} of the other edition")
+    assert not problems, "\n".join(problems)
+
+
+def _search_index(path: Path) -> dict:
+    text = path.read_text(encoding="utf-8")
+    return json.loads(text[text.index("(") + 1: text.rindex(")")])
+
+
+@pytest.mark.slow
+def test_chinese_search_index_has_chinese_words(built_book):
+    index = _search_index(built_book / "zh" / "searchindex.js")
+    docs = index["docnames"]
+
+    def pages(word):
+        """Pages where ``word`` is indexed, in the text or (Sphinx keeps it there only) in the title."""
+        found = set()
+        for table in (index["terms"], index["titleterms"]):
+            hits = table.get(word, [])
+            found |= {docs[i] for i in (hits if isinstance(hits, list) else [hits])}
+        return found
+
+    assert "book/temperature" in pages("温度"), "温度 is not indexed for the temperature chapter"
+    # Words segmented with the glossary as jieba's user dictionary: whole terms, not characters.
+    assert "book/temperature" in pages("暗知识"), sorted(t for t in index["terms"] if "知识" in t)
+    assert "book/intro" in pages("知识蒸馏"), sorted(t for t in index["terms"] if "蒸馏" in t)
+
+
+@pytest.mark.slow
+def test_chinese_pages_with_code_find_their_notebook_in_the_shared_cache(built_book):
+    """The Chinese build executes nothing: every Chinese notebook matches the English page's cache record."""
+    import jupytext
+    from jupyter_cache import get_cache
+
+    cache = get_cache(ROOT / "_build" / ".jupyter_cache")
+    checked = 0
+    for page in BOTH:
+        if "{code-cell}" not in zh_text(page):
+            continue
+        en_record = cache.match_cache_notebook(jupytext.reads(en_text(page), fmt="myst"))
+        zh_record = cache.match_cache_notebook(jupytext.reads(zh_text(page), fmt="myst"))
+        assert en_record.pk == zh_record.pk, f"{page}: the editions map to different cache records"
+        checked += 1
+    assert checked >= 1
+    assert not (ROOT / "_build" / "zh" / "_build" / ".jupyter_cache").exists(), (
+        "the Chinese build made a cache of its own instead of sharing _build/.jupyter_cache")
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+# Keys that differ by design between _config.yml and zh/_config.yml (dotted paths).
+CONFIG_DIFFERS = {
+    "title", "exclude_patterns", "repository.path_to_book", "sphinx.config.language",
+    "sphinx.config.kd_other_edition", "sphinx.config.kd_glossary_path",
+    "sphinx.config.html_theme_options.path_to_docs", "sphinx.config.html_theme_options.search_bar_text",
+    "sphinx.local_extensions.kd_glossary",
+}
+
+
+def _flatten(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _strip_up(v):
+    """zh/ is one folder down: '../book/x' in zh/_config.yml is 'book/x' in _config.yml."""
+    if isinstance(v, str):
+        return v[3:] if v.startswith("../") else v
+    if isinstance(v, list):
+        return [_strip_up(x) for x in v]
+    return v
+
+
+def test_chinese_config_mirrors_the_english_one():
+    """A setting added to _config.yml (theme, extensions, MyST, execution) must reach zh/_config.yml too."""
+    en = _flatten(yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8")))
+    zh = _flatten(yaml.safe_load((ZH / "_config.yml").read_text(encoding="utf-8")))
+    zh = {k: _strip_up(v) for k, v in zh.items()}
+    zh["execute.cache"] = en.get("execute.cache")  # the same folder, seen from zh/
+    problems = []
+    for key in sorted(set(en) | set(zh)):
+        if any(key == d or key.startswith(d + ".") for d in CONFIG_DIFFERS):
+            continue
+        if en.get(key) != zh.get(key):
+            problems.append(f"{key}: _config.yml {en.get(key)!r}, zh/_config.yml {zh.get(key)!r}")
+    assert not problems, "zh/_config.yml has drifted from _config.yml:\n  " + "\n  ".join(problems)

@@ -8,20 +8,25 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book book-clean test exercises grade-demo bench browser system clean
+.PHONY: help venv book book-clean pdf linkcheck test exercises grade-demo bench browser system clean
 
 help:
 	@echo "make book        build the Jupyter Book into _build/html"
+	@echo "make pdf         the whole book as _build/pdf/book.pdf (Chromium prints a single-page build)"
 	@echo "make test        run the whole test suite (builds the book, grades notebooks, drives a browser)"
 	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader"
 	@echo "make grade-demo  autograde the bundled demo class in a temporary course"
 	@echo "make bench       measure build, grading, distillation quality and speed"
 
-# The virtual environment is rebuilt only when the pins or the package metadata change.
+# The virtual environment is rebuilt only when the lock file or the package metadata change.
+# It installs the lock file requirements.txt with uv (measured on a fresh clone: see the README),
+# except torch, which pip installs first: pip reads this machine's pip configuration (its local
+# CPU wheel of torch), uv does not and would fetch the multi-GB CUDA build from the index.
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $$(grep -E '^(torch|uv)==' requirements.txt)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -63,6 +68,15 @@ book: venv
 
 book-clean:
 	rm -rf _build
+
+# Chromium prints a strict single-page build (notebooks come from make book's jupyter-cache);
+# the PDF is copied to _build/html/book.pdf, which the sidebar links.
+pdf: book system
+	$(BIN)/python book/_static/_ext/kd_pdf.py
+
+# External links (needs the network; the scheduled linkcheck workflow runs it).
+linkcheck: venv
+	$(BIN)/jupyter-book build . --builder linkcheck
 
 test: venv system
 	$(BIN)/python -m pytest

@@ -24,6 +24,9 @@ c.CourseDirectory.feedback_directory = "feedback"
 c.ExecutePreprocessor.timeout = 60
 c.Execute.timeout = 60
 c.Execute.interrupt_on_timeout = True
+# Once the last cell has run and its outputs are saved, stop the kernel at once instead of
+# asking it to shut down and waiting for it (the verdicts are already in the notebook).
+c.Execute.shutdown_kernel = "immediate"
 
 # A student who deletes a test cell gets it back (and fails it) instead of skipping it.
 c.OverwriteCells.add_missing_cells = True

@@ -26,12 +26,21 @@ import time
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
+import numpy as np
+import torch
+from torch.utils.benchmark import Timer
+
+from kdutils import models, recipes
+from kdutils.losses import kd_kl_loss
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-RECIPE_NAMES = ("teacher", "scratch", "recommended", "pytorch_tutorial", "keras_example")
+#: The recipes the benchmark runs: every named recipe of ``kdutils.recipes``.
+# The teacher, the scratch student and every candidate recipe; "recommended" is whichever candidate
+# validation chooses, so it is not run twice: each row says whether validation chose it.
+RECIPE_NAMES = ("teacher", "scratch", *recipes.CANDIDATES)
 HINTON_2015_MNIST = {"teacher_errors": 67, "scratch_errors": 146, "kd_errors": 74, "gap_recovered": (146 - 74) / (146 - 67)}
-ASSIGNMENTS = ("losses", "training")
 
 #: Keys (dotted paths) every results.json carries, so other tools can read it.
 REQUIRED_KEYS = (
@@ -52,26 +61,17 @@ RECIPE_FIELDS = ("mean_acc", "std_acc", "test_errors", "gap_recovered", "seeds")
 # --------------------------------------------------------------------------- small helpers
 
 
-def median_time(fn: Callable[[], object], repeats: int = 3, warmup: int = 0) -> float:
-    """Median wall time in seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls."""
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be an int >= 1, got repeats={repeats!r}")
-    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"warmup must be an int >= 0, got warmup={warmup!r}")
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def seconds_per_call(stmt: Callable[[], object], number: int) -> float:
+    """Mean seconds of one ``stmt()`` over ``number`` calls, timed by ``torch.utils.benchmark.Timer``.
+
+    The Timer runs with the current ``torch.get_num_threads()`` (``make bench`` sets 1).
+    """
+    timer = Timer(stmt="stmt()", globals={"stmt": stmt}, num_threads=torch.get_num_threads())
+    return timer.timeit(number).mean
 
 
 def machine_info() -> dict:
     """The machine and software the figures were measured on."""
-    import torch
-
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -171,8 +171,6 @@ def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: I
 
 def naive_kd_kl_loss(student_logits, teacher_logits, T: float):
     """The textbook way: ``log(softmax(.))`` on both sides. Overflows to inf/nan for large logits."""
-    import torch
-
     p = torch.softmax(teacher_logits / T, dim=-1)  # (N, C)
     q = torch.softmax(student_logits / T, dim=-1)  # (N, C)
     return T * T * (p * (torch.log(p) - torch.log(q))).sum(dim=-1).mean()
@@ -181,13 +179,11 @@ def naive_kd_kl_loss(student_logits, teacher_logits, T: float):
 def bench_losses(n: int = 4096, c: int = 1000, T: float = 4.0, repeats: int = 20, warmup: int = 3, seed: int = 0) -> dict:
     """Forward + backward time of ``kd_kl_loss`` against ``naive_kd_kl_loss`` on an ``(n, c)`` batch.
 
-    Also records the largest difference between the two on ordinary logits and
-    whether each stays finite when the logits are scaled to ±1e4.
+    Each sample is one call timed by ``torch.utils.benchmark.Timer``; the two are
+    interleaved so that machine noise hits both alike. Also records the largest
+    difference between the two on ordinary logits and whether each stays finite
+    when the logits are scaled to ±1e4.
     """
-    import torch
-
-    from kdutils.losses import kd_kl_loss
-
     gen = torch.Generator().manual_seed(seed)
     s0 = torch.randn(n, c, generator=gen) * 3  # (N, C)
     t = torch.randn(n, c, generator=gen) * 3  # (N, C)
@@ -198,16 +194,14 @@ def bench_losses(n: int = 4096, c: int = 1000, T: float = 4.0, repeats: int = 20
         loss.backward()
         return loss.detach(), s.grad
 
-    # Interleave the two so that machine noise hits both alike.
-    samples = {"kd_kl_loss": [], "naive": []}
-    for fn in (kd_kl_loss, naive_kd_kl_loss):
+    fns = {"kd_kl_loss": kd_kl_loss, "naive": naive_kd_kl_loss}
+    for fn in fns.values():
         for _ in range(warmup):
             step(fn, s0)
+    samples = {name: [] for name in fns}
     for _ in range(repeats):
-        for name, fn in (("kd_kl_loss", kd_kl_loss), ("naive", naive_kd_kl_loss)):
-            t0 = time.perf_counter()
-            step(fn, s0)
-            samples[name].append(time.perf_counter() - t0)
+        for name, fn in fns.items():
+            samples[name].append(seconds_per_call(lambda: step(fn, s0), 1))
     times = {k: statistics.median(v) for k, v in samples.items()}
     ref, g_ref = step(kd_kl_loss, s0)
     nai, g_nai = step(naive_kd_kl_loss, s0)
@@ -235,23 +229,24 @@ def bench_compression(dataset: str = "digits", student_hidden: int | None = None
                       rounds: int = 10, repeats: int = 20) -> dict:
     """Parameters, bytes and CPU batch-inference latency of the book's teacher and student, side by side.
 
-    The two models are timed in alternating rounds of ``repeats`` forward passes
-    (``kdutils.models.measure_latency``); the latency is the median over rounds.
+    The two models (in eval mode, without gradients) are timed in alternating
+    rounds of ``repeats`` forward passes by ``torch.utils.benchmark.Timer``; the
+    latency is the median over rounds of the mean pass in each round.
     """
-    import torch
-
-    from kdutils import models, recipes
-
     setup = recipes.Setup(dataset=dataset) if student_hidden is None else recipes.Setup(dataset=dataset, student_hidden=student_hidden)
-    size = 8 if dataset == "digits" else 28
+    size = recipes.get_splits(dataset).image_shape[-1]
     torch.manual_seed(0)
-    teacher = models.build_model(models.teacher_config(size, setup.teacher_kind))
-    student = models.build_model(models.student_config(size, setup.student_hidden))
+    teacher = models.build_model(models.teacher_config(size, setup.teacher_kind)).eval()
+    student = models.build_model(models.student_config(size, setup.student_hidden)).eval()
     batch = torch.rand(batch_size, 1, size, size)  # (B, 1, H, W)
     lat = {"teacher": [], "student": []}
-    for _ in range(rounds):
-        for name, m in (("teacher", teacher), ("student", student)):
-            lat[name].append(models.measure_latency(m, batch, repeats=repeats, warmup=2))
+    with torch.no_grad():
+        for m in (teacher, student):
+            for _ in range(2):  # warm-up
+                m(batch)
+        for _ in range(rounds):
+            for name, m in (("teacher", teacher), ("student", student)):
+                lat[name].append(seconds_per_call(lambda: m(batch), repeats))
     out = {"dataset": dataset, "batch_size": batch_size, "timed_passes_per_model": rounds * repeats}
     for name, m in (("teacher", teacher), ("student", student)):
         out[name] = {
@@ -269,10 +264,9 @@ def bench_compression(dataset: str = "digits", student_hidden: int | None = None
 # --------------------------------------------------------------------------- 3. distillation quality
 
 
-def run_distillation(dataset: str, seeds: Sequence[int], recipes: Sequence[str] = RECIPE_NAMES,
-                     on_result: Callable[[str, int], None] | None = None,
-                     runner: Callable[[str, str, int], tuple[float, int]] | None = None) -> dict:
-    """``{recipe: [(seed, accuracy, test_errors), ...]}`` for every recipe and seed on ``dataset``.
+def run_distillation(dataset: str, seeds: Sequence[int], recipe_names: Sequence[str] = RECIPE_NAMES,
+                     runner: Callable[[str, str, int], recipes.RunResult] | None = None) -> dict:
+    """``{recipe: [RunResult per seed]}`` for every recipe and seed on ``dataset``.
 
     ``runner(recipe, dataset, seed) -> (accuracy, errors)`` defaults to
     ``kdutils.recipes.run_recipe`` with ``kdutils.recipes.SETUPS[dataset]``: one teacher
@@ -287,59 +281,35 @@ def run_distillation(dataset: str, seeds: Sequence[int], recipes: Sequence[str] 
         setup = R.SETUPS[dataset]  # the library's setup per dataset (a CNN teacher on MNIST)
 
         def runner(recipe, _dataset, seed):
-            res = R.run_recipe(recipe, setup, seed)
-            return res.accuracy, res.errors
+            return recipes.run_recipe(recipe, setup, seed)
 
-    out: dict[str, list[tuple[int, float, int]]] = {r: [] for r in recipes}
+    out: dict[str, list[recipes.RunResult]] = {r: [] for r in recipe_names}
     for seed in seeds:
-        for r in recipes:
-            acc, errors = runner(r, dataset, seed)
-            out[r].append((int(seed), float(acc), int(errors)))
-            if on_result is not None:
-                on_result(r, seed)
+        for r in recipe_names:
+            out[r].append(runner(r, dataset, seed))
     return out
 
 
-def summarize_distillation(runs: Mapping[str, Sequence[tuple[int, float, int]]], n_test: int | None = None) -> dict:
-    """Per recipe ``{mean_acc, std_acc, test_errors, gap_recovered, seeds, ...}`` from ``run_distillation``.
+def distillation_table(runs: Mapping[str, Sequence[recipes.RunResult]], n_test: int | None = None) -> dict:
+    """``kdutils.recipes.summary_table`` of ``run_distillation``'s runs, with each seed's accuracy and errors.
 
-    ``test_errors`` is the mean number of test errors over seeds;
-    ``gap_recovered`` is ``(err_scratch - err_kd) / (err_scratch - err_teacher)``
-    on those means (``kdutils.experiments.gap_recovered``; ``None`` for the
-    teacher and scratch rows). ``gap_recovered_per_seed`` pairs each seed's
-    student with the same seed's teacher and scratch student.
+    Refuses runs without the ``teacher`` and ``scratch`` rows that the gap recovered needs.
     """
-    from kdutils.experiments import gap_recovered, summarize
-
     for need in ("teacher", "scratch"):
         if need not in runs:
             raise ValueError(f"runs must contain the {need!r} recipe, got recipes {sorted(runs)}")
-    by_seed = {r: {s: e for s, _, e in rows} for r, rows in runs.items()}
-    mean_err = {r: statistics.fmean(e for _, _, e in rows) for r, rows in runs.items()}
-    table = {}
-    for r, rows in runs.items():
-        s = summarize([a for _, a, _ in rows])
-        row = {
-            "mean_acc": s.mean,
-            "std_acc": s.std,
-            "test_errors": mean_err[r],
-            "test_errors_per_seed": [e for _, _, e in rows],
-            "accuracy_per_seed": [a for _, a, _ in rows],
-            "gap_recovered": None,
-            "gap_recovered_per_seed": None,
-            "seeds": [sd for sd, _, _ in rows],
-        }
+    table = recipes.summary_table(runs)
+    candidates = [n for n in runs if n not in ("teacher", "scratch")]
+    scored = all(not np.isnan(recipes.val_accuracies(runs[n])).any() for n in candidates)
+    chosen = recipes.choose_on_validation({n: runs[n] for n in candidates}, exclude=()) if candidates and scored else None
+    for name, row in table.items():
+        val = recipes.val_accuracies(runs[name])
+        row["mean_val_acc"] = float(np.mean(val)) if val and not np.isnan(val).any() else None
+        row["chosen_on_validation"] = name == chosen
+        row["accuracy_per_seed"] = recipes.accuracies(runs[name])
+        row["test_errors_per_seed"] = [r.errors for r in runs[name]]
         if n_test is not None:
             row["n_test"] = n_test
-        if r not in ("teacher", "scratch") and mean_err["scratch"] != mean_err["teacher"]:
-            row["gap_recovered"] = gap_recovered(mean_err["scratch"], mean_err[r], mean_err["teacher"])
-            per_seed = []
-            for sd in row["seeds"]:
-                es, et = by_seed["scratch"].get(sd), by_seed["teacher"].get(sd)
-                per_seed.append(None if es is None or et is None or es == et
-                                else gap_recovered(es, by_seed[r][sd], et))
-            row["gap_recovered_per_seed"] = per_seed
-        table[r] = row
     return table
 
 
@@ -429,15 +399,15 @@ def bench_grading(repeats: int = 3, demo: bool = True, on_step: Callable[[str], 
     for every demo student), i.e. ``make grade-demo``.
     """
     from kdutils import course
+    from kdutils.course import catalogue
 
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an int >= 1, got repeats={repeats!r}")
     step = on_step or (lambda _msg: None)
-    catalogue = course.demo._load_catalogue()
     per_nb, samples, full = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="kd-bench-grading-") as tmp:
         c = course.make_course(Path(tmp))
-        for a in ASSIGNMENTS:
+        for a in course.ASSIGNMENTS:
             step(f"grading: generate {a}")
             course.nbgrader("generate_assignment", a, "--force", cwd=c)
             catalogue.write(catalogue.Submission("bench", a, "complete submission", full_marks=True), c)
@@ -471,10 +441,6 @@ def bench_grading(repeats: int = 3, demo: bool = True, on_step: Callable[[str], 
 
 
 # --------------------------------------------------------------------------- report
-
-
-def _fmt(x, spec=".3f", none="–"):
-    return none if x is None else format(x, spec)
 
 
 def _reexecuted(book: Mapping) -> str:
@@ -529,12 +495,15 @@ def render_markdown(results: Mapping) -> str:
             any_row = next(iter(table.values()))
             n_test = any_row.get("n_test")
             lines += [f"### {ds} ({len(any_row['seeds'])} seeds{f', {n_test} test images' if n_test else ''})", "",
-                      "| recipe | accuracy (mean ± std) | test errors (mean) | gap recovered |", "|---|---|---|---|"]
-            for r in RECIPE_NAMES:
-                row = table.get(r)
+                      "| recipe | validation accuracy (mean) | test accuracy (mean ± std) | test errors (mean) | gap recovered |",
+                      "|---|---|---|---|---|"]
+            for r, row in table.items():
                 if row:
                     gap = "–" if row["gap_recovered"] is None else f"{100 * row['gap_recovered']:.0f} %"
-                    lines.append(f"| {r} | {row['mean_acc']:.4f} ± {row['std_acc']:.4f} | {row['test_errors']:.1f} | {gap} |")
+                    val = "–" if row.get("mean_val_acc") is None else f"{row['mean_val_acc']:.4f}"
+                    name = f"**{r}** (chosen on validation)" if row.get("chosen_on_validation") else r
+                    lines.append(f"| {name} | {val} | {row['mean_acc']:.4f} ± {row['std_acc']:.4f} | "
+                                 f"{row['test_errors']:.1f} | {gap} |")
             lines.append("")
         h = HINTON_2015_MNIST
         lines += [f"Reference, Hinton et al. (2015), full MNIST (10,000 test images): teacher {h['teacher_errors']}, "

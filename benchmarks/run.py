@@ -19,11 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import classbench  # noqa: E402  (benchmarks/classbench.py)
 import kdbench  # noqa: E402  (benchmarks/kdbench.py)
 
 PARTS = kdbench.PARTS
-FULL = {"seeds": 5, "datasets": ("digits", "mnist"), "grading_repeats": 3, "latency_rounds": 10, "loss_repeats": 20}
-QUICK = {"seeds": 2, "datasets": ("digits",), "grading_repeats": 1, "latency_rounds": 3, "loss_repeats": 5}
+FULL = {"class_students": 40, "seeds": 5, "datasets": ("digits", "mnist"), "grading_repeats": 3, "latency_rounds": 10, "loss_repeats": 20}
+QUICK = {"class_students": 4, "seeds": 2, "datasets": ("digits",), "grading_repeats": 1, "latency_rounds": 3, "loss_repeats": 5}
 
 
 class Progress:
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
     n_recipes = len(kdbench.RECIPE_NAMES)
     steps = {
         "book": 3,
-        "grading": 2 * (1 + cfg["grading_repeats"]) + (0 if args.no_demo else 1),
+        "grading": 2 * (1 + cfg["grading_repeats"]) + (0 if args.no_demo else 1) + 5,
         "distillation": len(cfg["datasets"]) * len(seeds) * n_recipes,
         "compression": 1,
         "losses": 1,
@@ -110,20 +111,20 @@ def main(argv=None) -> int:
     try:
         if "book" in parts:
             results["book"] = kdbench.bench_book(on_step=progress.start)
+            results["book"].update(bench_pdf())
         if "grading" in parts:
             results["grading"] = kdbench.bench_grading(cfg["grading_repeats"], demo=not args.no_demo,
                                                        on_step=progress.start)
+            # the class-size benchmark: grading.{batch_seconds_per_notebook, class, breakdown}
+            results["grading"].update(classbench.bench_class(cfg["class_students"], on_step=progress.start))
         if "distillation" in parts:
             from kdutils import recipes as R
 
             results["distillation"] = {}
             for ds in cfg["datasets"]:
-                runs = kdbench.run_distillation(
-                    ds, seeds, on_result=None,
-                    runner=_with_progress(progress, R),
-                )
+                runs = kdbench.run_distillation(ds, seeds, runner=_with_progress(progress, R))
                 n_test = len(R.get_splits(ds).y_test)
-                results["distillation"][ds] = kdbench.summarize_distillation(runs, n_test=n_test)
+                results["distillation"][ds] = kdbench.distillation_table(runs, n_test=n_test)
             results["distillation_reference"] = {"hinton2015_mnist": kdbench.HINTON_2015_MNIST}
         if "compression" in parts:
             progress.start("compression: teacher vs student latency")
@@ -144,6 +145,17 @@ def main(argv=None) -> int:
     return 0
 
 
+def bench_pdf() -> dict:
+    """``make pdf`` in the checkout: pages and the time of the single-page build plus Chromium's print."""
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(["make", "--no-print-directory", "pdf"], cwd=root, check=True, capture_output=True)
+    meta = json.loads((root / "_build" / "pdf" / "book.json").read_text())
+    return {"pdf_pages": meta["pages"], "pdf_build_s": meta["build_s"]}
+
+
 def _with_progress(progress: Progress, R):
     """A ``kdbench.run_distillation`` runner that advances the bar before each recipe and seed."""
     setups = {}
@@ -151,8 +163,7 @@ def _with_progress(progress: Progress, R):
     def runner(recipe: str, dataset: str, seed: int):
         progress.start(f"distillation: {dataset} {recipe} seed {seed}")
         setup = setups.setdefault(dataset, R.Setup(dataset=dataset))
-        res = R.run_recipe(recipe, setup, seed)
-        return res.accuracy, res.errors
+        return R.run_recipe(recipe, setup, seed)
 
     return runner
 

@@ -12,7 +12,6 @@ seeded. Used by every chapter that trains a model, and by the exercises.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -170,5 +169,3 @@ def transfer_subset(
     index = torch.from_numpy(keep)
     return X[index], y[index]
 
-
-AugmentFn = Callable[[torch.Tensor, torch.Generator], torch.Tensor]

@@ -8,8 +8,6 @@ from __future__ import annotations
 from typing import Mapping, Sequence
 
 import matplotlib
-
-matplotlib.use("Agg") if matplotlib.get_backend().lower() == "agg" else None
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
@@ -24,6 +22,9 @@ __all__ = [
     "plot_accuracy_over_seeds",
     "plot_similarity_heatmap",
     "plot_series",
+    "plot_soft_label_examples",
+    "plot_fit_to_target",
+    "plot_forward_reverse_kl",
 ]
 
 STYLE = {
@@ -202,4 +203,29 @@ def plot_fit_to_target(losses: Sequence[float], probs, target: Sequence[float], 
     return fig
 
 
-__all__ += ["plot_soft_label_examples", "plot_fit_to_target"]
+
+def plot_forward_reverse_kl(x, teacher, fits: Mapping[str, Sequence[float]]) -> Figure:
+    """A bimodal teacher distribution on a grid and unimodal students fitted to it.
+
+    ``x`` is the grid ``(K,)``, ``teacher`` the teacher's probabilities ``(K,)``
+    and ``fits`` maps a label (e.g. ``"forward KL(p||q)"``) to a student's
+    probabilities ``(K,)``. Used for the mode-covering vs mode-seeking question
+    in "Interview questions" (forward vs reverse KL; Gu et al. 2024).
+    """
+    x = np.asarray(x, dtype=float)
+    p = np.asarray(teacher, dtype=float)
+    if x.ndim != 1 or p.shape != x.shape:
+        raise ValueError(f"x and teacher must be 1-D of the same length, got shapes {x.shape} and {p.shape}")
+    fig, (ax,) = _figure(width=6.4, height=3.4)
+    ax.fill_between(x, p, color="0.8", label="teacher p (bimodal)")
+    for (label, q), style in zip(fits.items(), ["-", "--", ":", "-."]):
+        q = np.asarray(q, dtype=float)
+        if q.shape != x.shape:
+            raise ValueError(f"fits[{label!r}] must have shape {x.shape}, got {q.shape}")
+        ax.plot(x, q, style, linewidth=2, label=label)
+    ax.set_xlabel("outcome (grid point)")
+    ax.set_ylabel("probability")
+    ax.legend(frameon=False)
+    fig.tight_layout()
+    return fig
+

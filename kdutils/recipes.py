@@ -61,6 +61,7 @@ __all__ = [
     "MNIST_TEACHER",
     "SETUPS",
     "get_recipe",
+    "clear_cache",
     "get_splits",
     "get_teacher",
     "transfer_set",
@@ -75,7 +76,6 @@ __all__ = [
     "choose_bias_shift",
     "choose_on_validation",
     "val_accuracies",
-    "clear_caches",
 ]
 
 KINDS = ("teacher", "scratch", "kd")
@@ -216,6 +216,13 @@ _SPLITS: dict[str, data.Splits] = {}
 _TEACHERS: dict[tuple, nn.Module] = {}
 
 
+def clear_cache() -> None:
+    """Forget the cached splits, teachers and runs (``get_splits``, ``get_teacher``, ``run_seeds(cache=True)``)."""
+    _SPLITS.clear()
+    _TEACHERS.clear()
+    _RUNS.clear()
+
+
 def get_splits(dataset: str = "digits") -> data.Splits:
     """``kdutils.data.load_splits(dataset)``, loaded once per process."""
     if dataset not in _SPLITS:
@@ -308,13 +315,6 @@ def run_recipe(recipe: str | Recipe, setup: Setup = DEFAULT_SETUP, seed: int = 0
 
 
 _RUNS: dict[tuple, RunResult] = {}
-
-
-def clear_caches() -> None:
-    """Forget the cached splits, teachers and runs (``get_splits``, ``get_teacher``, ``run_seeds(cache=True)``)."""
-    _SPLITS.clear()
-    _TEACHERS.clear()
-    _RUNS.clear()
 
 
 def run_seeds(

@@ -3,12 +3,13 @@
 Every loop is deterministic under a seed on the CPU, returns a history
 (``{"loss": [...], "val_accuracy": [...]}``, one entry per epoch) and shows a
 tqdm bar only when asked (``progress=True``), so tests and the book build stay quiet.
+Every loop leaves the trained model in **eval mode** (dropout off), ready to be evaluated or
+to teach; call ``model.train()`` to train it further by hand.
 
 Used in "Coding problem 2", "Experiments that matter" and "Beyond logits".
 """
 from __future__ import annotations
 
-import os
 import random
 from dataclasses import dataclass
 from typing import Callable
@@ -48,11 +49,14 @@ class TrainConfig:
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch so that a CPU run repeats exactly."""
+    """Seed Python, NumPy and PyTorch so that a CPU run repeats exactly.
+
+    String hashing (``PYTHONHASHSEED``) can only be fixed before the interpreter starts;
+    nothing here depends on it (``make`` exports ``PYTHONHASHSEED=0`` all the same).
+    """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
 
 
 @torch.no_grad()
@@ -132,6 +136,7 @@ def _run(
         if val_loader is not None:
             history["val_accuracy"].append(evaluate(model, val_loader)["accuracy"])
             bar.set_postfix(loss=history["loss"][-1], val_acc=history["val_accuracy"][-1])
+    model.eval()
     return history
 
 

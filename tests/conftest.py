@@ -36,3 +36,21 @@ def built_book() -> Path:
     html = ROOT / "_build" / "html"
     assert (html / "index.html").exists(), "book built but _build/html/index.html is missing"
     return html
+
+
+@pytest.fixture(scope="session")
+def built_pdf(built_book) -> dict:
+    """Run ``make pdf`` once (after the strict HTML build); ``{"html", "pdf", "pages", "build_s"}``."""
+    import json
+
+    env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("MPLBACKEND", None)
+    for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):
+        env.pop(var, None)
+    proc = subprocess.run(["make", "--no-print-directory", "pdf"], cwd=ROOT, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"make pdf failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
+    pdf = ROOT / "_build" / "pdf" / "book.pdf"
+    assert pdf.exists() and (built_book / "book.pdf").exists(), "make pdf wrote no _build/pdf/book.pdf"
+    meta = json.loads((ROOT / "_build" / "pdf" / "book.json").read_text())
+    return {"html": built_book, "pdf": pdf, **meta}

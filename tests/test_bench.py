@@ -25,7 +25,7 @@ def _row(acc, errors, gap=None, seeds=(0, 1, 2, 3, 4)):
 
 def complete_results() -> dict:
     """A synthetic results dict with every documented key (the values are made up, only the shape matters)."""
-    table = {"teacher": _row(0.98, 9), "scratch": _row(0.89, 50), "recommended": _row(0.96, 17, 0.8),
+    table = {"teacher": _row(0.98, 9), "scratch": _row(0.89, 50), "high_T8": _row(0.96, 17, 0.8),
              "pytorch_tutorial": _row(0.94, 28, 0.5), "keras_example": _row(0.96, 16, 0.83)}
     return {
         "machine": {"cpu": "test", "cores": 2, "date_utc": "today", "git_commit": "abc"},
@@ -102,7 +102,7 @@ def test_write_results_refuses_incomplete_and_writes_json_and_markdown(tmp_path)
     text = md.read_text()
     assert text == kdbench.render_markdown(res)
     for needle in ("| clean (every notebook executed, 3 notebooks) | 100.0 s |", "| `losses` | 10.0 s | 18/18 |",
-                   "| recommended | 0.9600 ± 0.0100 | 17.0 | 80 % |", "| teacher | 0.9800 ± 0.0100 | 9.0 | – |",
+                   "| high_T8 | – | 0.9600 ± 0.0100 | 17.0 | 80 % |", "| teacher | – | 0.9800 ± 0.0100 | 9.0 | – |",
                    "teacher 67, scratch 146, distilled 74 errors, i.e. 91 % of the gap",
                    "**10.0×** parameters, **2.0×** latency", "12 students, both assignments, with feedback): **120.0 s**", "| naive `log(softmax(.))` | 120.0 ms | False |"):
         assert needle in text, needle
@@ -111,24 +111,47 @@ def test_write_results_refuses_incomplete_and_writes_json_and_markdown(tmp_path)
 # --------------------------------------------------------------------------- distillation summary
 
 
-def test_summarize_distillation_gap_recovered():
+def _runs(rows, val=None):
+    return [kd.recipes.RunResult("r", seed, acc, errors, [], None, *(() if val is None else (val,)))
+            for seed, acc, errors in rows]
+
+
+def test_distillation_table_is_the_librarys_summary_with_per_seed_figures():
     runs = {
-        "teacher": [(0, 0.98, 10), (1, 0.97, 12)],
-        "scratch": [(0, 0.88, 50), (1, 0.87, 52)],
-        "recommended": [(0, 0.95, 20), (1, 0.94, 22)],
-        "worse": [(0, 0.85, 60), (1, 0.85, 60)],
+        "teacher": _runs([(0, 0.98, 10), (1, 0.97, 12)]),
+        "scratch": _runs([(0, 0.88, 50), (1, 0.87, 52)]),
+        "recommended": _runs([(0, 0.95, 20), (1, 0.94, 22)]),
+        "worse": _runs([(0, 0.85, 60), (1, 0.85, 60)]),
     }
-    t = kdbench.summarize_distillation(runs, n_test=450)
+    t = kdbench.distillation_table(runs, n_test=450)
     assert t["teacher"]["gap_recovered"] is None and t["scratch"]["gap_recovered"] is None
     assert t["recommended"]["test_errors"] == 21.0
     assert t["recommended"]["gap_recovered"] == pytest.approx((51 - 21) / (51 - 11))
-    assert t["recommended"]["gap_recovered_per_seed"] == pytest.approx([30 / 40, 30 / 40])
     assert t["worse"]["gap_recovered"] < 0  # KD that hurts is reported, not clipped
     assert t["recommended"]["mean_acc"] == pytest.approx(0.945)
     assert t["recommended"]["std_acc"] == pytest.approx(0.0070710678)
     assert t["recommended"]["seeds"] == [0, 1] and t["recommended"]["n_test"] == 450
+    assert t["recommended"]["test_errors_per_seed"] == [20, 22]
+    assert t["recommended"]["accuracy_per_seed"] == [0.95, 0.94]
+    summary = kd.recipes.summary_table(runs)
+    assert all(t[r][k] == v for r in runs for k, v in summary[r].items())  # no second implementation
     with pytest.raises(ValueError, match="teacher"):
-        kdbench.summarize_distillation({"scratch": runs["scratch"]})
+        kdbench.distillation_table({"scratch": runs["scratch"]})
+
+
+def test_distillation_table_marks_the_recipe_validation_chose_not_the_best_on_test():
+    runs = {
+        "teacher": _runs([(0, 0.98, 10)], val=0.97),
+        "scratch": _runs([(0, 0.88, 50)], val=0.87),
+        "best_on_test": _runs([(0, 0.96, 18)], val=0.90),
+        "best_on_val": _runs([(0, 0.95, 20)], val=0.93),
+    }
+    t = kdbench.distillation_table(runs)
+    assert t["best_on_val"]["chosen_on_validation"] and not t["best_on_test"]["chosen_on_validation"]
+    assert t["best_on_val"]["mean_val_acc"] == pytest.approx(0.93)
+    res = complete_results()
+    res["distillation"] = {"digits": t}
+    assert "| **best_on_val** (chosen on validation) | 0.9300 |" in kdbench.render_markdown(res)
 
 
 def test_hinton_reference_figures():
@@ -142,12 +165,12 @@ def test_run_distillation_calls_every_recipe_for_every_seed():
 
     def runner(recipe, dataset, seed):
         calls.append((recipe, dataset, seed))
-        return 0.5 + seed / 10, 10 * seed + len(recipe)
+        return kd.recipes.RunResult(recipe, seed, 0.5 + seed / 10, 10 * seed + len(recipe), [], None)
 
     out = kdbench.run_distillation("digits", [3, 4], runner=runner)
-    assert set(out) == set(kdbench.RECIPE_NAMES)
+    assert kdbench.RECIPE_NAMES == ("teacher", "scratch", *kd.recipes.CANDIDATES) and set(out) == set(kdbench.RECIPE_NAMES)
     assert len(calls) == 2 * len(kdbench.RECIPE_NAMES) and {c[1] for c in calls} == {"digits"}
-    assert out["scratch"] == [(3, 0.8, 37), (4, 0.9, 47)]
+    assert [(r.seed, r.accuracy, r.errors) for r in out["scratch"]] == [(3, 0.8, 37), (4, 0.9, 47)]
     with pytest.raises(ValueError, match="seeds"):
         kdbench.run_distillation("digits", [], runner=runner)
 
@@ -183,13 +206,10 @@ def test_bench_compression_counts_the_book_models():
     assert out["latency_ratio"] == pytest.approx(out["teacher"]["latency_s"] / out["student"]["latency_s"])
 
 
-def test_median_time_uses_the_median(monkeypatch):
-    ticks = iter([0.0, 1.0, 10.0, 13.0, 20.0, 22.0])  # durations 1, 3, 2
-    monkeypatch.setattr(kdbench.time, "perf_counter", lambda: next(ticks))
-    assert kdbench.median_time(lambda: None, repeats=3) == 2.0
-    for bad in (0, -1, 1.5, True):
-        with pytest.raises(ValueError, match="repeats"):
-            kdbench.median_time(lambda: None, repeats=bad)
+def test_seconds_per_call_times_with_torch_benchmark():
+    calls = []
+    t = kdbench.seconds_per_call(lambda: calls.append(1), 5)
+    assert 0 < t < 1 and len(calls) >= 5
 
 
 def test_slowest_pages_from_a_build_log():

@@ -114,3 +114,86 @@ def test_figures_render_as_images_not_as_text(built_book):
         assert "&lt;Figure size" not in html and "<Figure size" not in html, f"{f}: a figure was rendered as text"
         if "kd.plotting." in source:
             assert re.search(r"<img [^>]*src=\"[^\"]*_images/", html), f"{f}: draws figures but shows no image"
+
+
+# --------------------------------------------------------------------------- what a reader can run and download
+
+
+def _code_pages() -> list[str]:
+    return [f for f in toc_files() if "{code-cell}" in (ROOT / f"{f}.md").read_text()]
+
+
+@pytest.mark.slow
+def test_search_box_shows_jupyter_books_own_text(built_book):
+    from jupyter_book.config import get_default_sphinx_config
+
+    text = get_default_sphinx_config()["html_theme_options"]["search_bar_text"]
+    html = (built_book / "book" / "intro.html").read_text()
+    assert f'placeholder="{text}"' in html, f"the search box does not say {text!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("docname", _code_pages())
+def test_download_menu_offers_the_executed_notebook(built_book, docname):
+    """The theme copies the executed notebook to _sources/ and links it; it must carry outputs."""
+    import nbformat
+
+    html = (built_book / f"{docname}.html").read_text()
+    rel = f"_sources/{docname}.ipynb"
+    assert re.search(rf'href="(\.\./)*{re.escape(rel)}"', html), f"{docname}: no .ipynb in the download menu"
+    nb = nbformat.read(built_book / rel, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code), f"{docname}: the downloaded notebook was not executed"
+    executed = nbformat.read(ROOT / "_build" / "jupyter_execute" / f"{docname}.ipynb", as_version=4)
+    assert [c.get("outputs") for c in nb.cells] == [c.get("outputs") for c in executed.cells], (
+        f"{docname}: the download is not the notebook the build executed")
+    # Pages whose code cells are all hidden helpers (glue only) may have no visible output.
+    shown = [c for c in code if "remove-cell" not in c.metadata.get("tags", []) and "remove-output" not in c.metadata.get("tags", [])]
+    if any(c.outputs for c in executed.cells if c.cell_type == "code") or shown:
+        assert any(c.outputs for c in code), f"{docname}: the downloaded notebook has no outputs"
+
+
+@pytest.mark.slow
+def test_most_downloaded_notebooks_carry_outputs(built_book):
+    import nbformat
+
+    with_outputs = [d for d in _code_pages()
+                    if any(c.get("outputs") for c in nbformat.read(built_book / "_sources" / f"{d}.ipynb", as_version=4).cells)]
+    assert len(with_outputs) >= 8, f"only {with_outputs} of {_code_pages()} have outputs"
+
+
+@pytest.mark.slow
+def test_launch_buttons_open_the_page_on_binder(built_book):
+    from kdutils.course.home import load_home
+
+    home = load_home(ROOT)
+    owner_repo = home.repository_url.split("github.com/")[1]
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    binder = cfg["launch_buttons"]["binderhub_url"].rstrip("/")
+    for docname in _code_pages():
+        html = (built_book / f"{docname}.html").read_text()
+        url = f"{binder}/v2/gh/{owner_repo}/{home.branch}?urlpath=lab/tree/{docname}.md"
+        assert f'href="{url}"' in html, f"{docname}: no Binder launch button to {url}"
+
+
+@pytest.mark.slow
+def test_definition_lists_render_as_dl(built_book):
+    html = (built_book / "book" / "intro.html").read_text()
+    assert re.search(r"<dt[^>]*>\s*Readers\s*</dt>", html), "the intro's definition list is not a <dl> (deflist)"
+    assert "Readers : " not in html and "<p>Readers\n: " not in html
+
+
+@pytest.mark.slow
+def test_the_graded_exercises_link_a_zip_of_the_assignments(built_book):
+    import zipfile
+
+    html = (built_book / "book" / "exercises.html").read_text()
+    m = re.search(r'href="(\.\./_downloads/[0-9a-f]+/kd-book-assignments\.zip)"', html)
+    assert m, "book/exercises.html links no kd-book-assignments.zip"
+    with zipfile.ZipFile(built_book / "book" / m.group(1)) as zf:
+        names = sorted(n.split("/", 1)[1] for n in zf.namelist())
+        expected = sorted(str(p.relative_to(ROOT / "exercises")) for p in (ROOT / "exercises").rglob("*")
+                          if p.is_file() and ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts)
+        assert names == expected
+        for n in expected:
+            assert zf.read(f"kd-book-assignments/{n}") == (ROOT / "exercises" / n).read_bytes(), n

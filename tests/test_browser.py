@@ -419,6 +419,101 @@ def test_phone_width_has_no_horizontal_scroll(browser_context, server, docname):
         page.close()
 
 
+# --------------------------------------------------------------------------- accessibility
+
+# An alt text that is empty or just names the file: what myst-nb writes for a figure without :alt:.
+PATHLIKE_ALT = re.compile(r"(^|/)[^\s/]+\.(png|jpe?g|svg|gif|webp)$|^\.\./|_images/", re.I)
+
+IMAGE_ALTS_JS = r"""
+() => Array.from(document.images).map(i => ({src: i.getAttribute('src'), alt: i.getAttribute('alt'),
+  hidden: i.getAttribute('aria-hidden') === 'true' || i.getAttribute('role') === 'presentation'}))
+"""
+
+
+def bad_alts(images: list[dict]) -> list[str]:
+    """Images a screen reader cannot describe: alt missing, empty, or a file path."""
+    return [f"{i['src']} (alt={i['alt']!r})" for i in images
+            if not i["hidden"] and (not (i["alt"] or "").strip() or PATHLIKE_ALT.search(i["alt"].strip()))]
+
+
+def test_alt_check_catches_paths_and_empty_alts():
+    images = [{"src": "a.png", "alt": "../_images/3f2a.png", "hidden": False},
+              {"src": "b.png", "alt": "", "hidden": False},
+              {"src": "c.png", "alt": None, "hidden": False},
+              {"src": "d.png", "alt": "Line chart of accuracy against epochs", "hidden": False}]
+    assert [b.split(" ")[0] for b in bad_alts(images)] == ["a.png", "b.png", "c.png"]
+
+
+@pytest.mark.parametrize("docname", DOCNAMES)
+def test_every_image_has_a_meaningful_alt(browser_context, server, docname):
+    page = browser_context.new_page()
+    try:
+        page.goto(urljoin(server.base, docname + ".html"), wait_until="load")
+        bad = bad_alts(page.evaluate(IMAGE_ALTS_JS))
+        assert not bad, f"{docname}: images without a meaningful alt text (add :alt: to the figure): {bad}"
+    finally:
+        page.close()
+
+
+AXE_FAIL_IMPACTS = ("serious", "critical")
+
+
+@pytest.mark.parametrize("docname", [*DOCNAMES, "search"])
+def test_axe_finds_no_serious_or_critical_violation(browser_context, server, docname):
+    """axe-core (bundled in axe-playwright-python, offline) on every page, after MathJax and fonts."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    page = browser_context.new_page()
+    try:
+        page.goto(urljoin(server.base, docname + ".html"), wait_until="load")
+        _wait_until_rendered(page)
+        results = Axe().run(page)
+        violations = results.response["violations"]
+        bad = [f"{v['id']} ({v['impact']}): {v['help']} -- {[n['target'] for n in v['nodes']][:4]}"
+               for v in violations if v["impact"] in AXE_FAIL_IMPACTS]
+        assert not bad, f"{docname}: axe-core found {len(bad)} serious/critical violations:\n  " + "\n  ".join(bad)
+    finally:
+        page.close()
+
+
+CJK_PAGES = [d for d in DOCNAMES if re.search(r"[\u4e00-\u9fff]", (ROOT / f"{d}.md").read_text())]
+
+
+@pytest.mark.parametrize("docname", CJK_PAGES)
+def test_chinese_quotes_render_in_a_cjk_font(browser_context, server, docname):
+    """Chromium's own account (CSS.getPlatformFontsForNode) of the fonts that drew each Chinese element."""
+    page = browser_context.new_page()
+    try:
+        page.goto(urljoin(server.base, docname + ".html"), wait_until="load")
+        _wait_until_rendered(page)
+        n = page.evaluate(r"""() => {
+          const els = new Set();
+          const walker = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
+          for (let t = walker.nextNode(); t; t = walker.nextNode())
+            if (/[\u4e00-\u9fff]/.test(t.textContent) && t.parentElement.offsetParent !== null) els.add(t.parentElement);
+          let i = 0; for (const e of els) e.setAttribute('data-kd-cjk', String(i++));
+          return i;
+        }""")
+        assert n > 0, f"{docname}: no visible Chinese text found"
+        cdp = browser_context.new_cdp_session(page)
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+        problems = []
+        for i in range(n):
+            node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": f'[data-kd-cjk="{i}"]'})["nodeId"]
+            text = page.evaluate(f"""() => Array.from(document.querySelector('[data-kd-cjk="{i}"]').childNodes)
+                                        .filter(c => c.nodeType === 3).map(c => c.textContent).join('')""")
+            han = len(re.findall(r"[\u4e00-\u9fff]", text))
+            fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+            cjk = sum(f["glyphCount"] for f in fonts if "CJK" in f["familyName"])
+            if han and cjk < han:
+                problems.append(f"element {i}: {han} Han characters, {cjk} glyphs from a CJK font; fonts {fonts}")
+        assert not problems, f"{docname}: Chinese text not drawn in a CJK font:\n  " + "\n  ".join(problems[:5])
+    finally:
+        page.close()
+
+
 # --------------------------------------------------------------------------- 中文版 (the Chinese edition, zh/)
 
 ZH_DOCNAMES = toc_docnames(ROOT / "zh" / "_toc.yml")

@@ -2,7 +2,7 @@
 fails known mistakes with its diagnosis, and cannot be fooled by tampering.
 
 The buggy and alternative function bodies come from the submission catalogue
-(tests/submissions/catalogue.py), the same ones the nbgrader tests grade end to end.
+(kdutils/course/catalogue.py), the same ones the nbgrader tests grade end to end.
 """
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 
 import kdutils as kd
-from submissions import catalogue as cat
+from kdutils.course import catalogue as cat
 
 G = kd.grading
-LOSS_FUNCTIONS = ("softmax_with_temperature", "soft_cross_entropy", "kd_kl_loss", "distillation_loss")
+LOSS_FUNCTIONS = G.checks.LOSS_FUNCTIONS
 
 
 def define(source: str, name: str, extra: dict | None = None):
@@ -64,7 +64,7 @@ def test_alternative_correct_losses_pass(student):
 def test_known_loss_mistake_is_diagnosed(bug):
     name, body, words = cat.LOSSES_BUGS[bug]
     fn = define(cat.fn(name, cat.ARGS[name], body), name)
-    part = cat._first_failing[bug].removeprefix(f"test_{name}_")
+    part = cat.FIRST_FAILING[bug].removeprefix(f"test_{name}_")
     message = run(name, fn, part)
     assert message is not None, f"{bug} passed {part}"
     assert words in message, message
@@ -196,14 +196,14 @@ def test_training_mistakes_are_diagnosed(student):
 
 
 def test_training_diagnoses_from_the_issue():
-    grads = train_fn(cat._loop(no_grad=False), "distill_one_epoch")
+    grads = train_fn(cat.distill_loop(no_grad=False), "distill_one_epoch")
     assert run("distill_one_epoch", grads, "teacher") == \
         "teacher received gradients: wrap its forward pass in torch.no_grad()"
-    train_mode = train_fn(cat._loop(teacher_eval=False), "distill_one_epoch")
+    train_mode = train_fn(cat.distill_loop(teacher_eval=False), "distill_one_epoch")
     assert "teacher was in training mode" in run("distill_one_epoch", train_mode, "teacher")
     assert "call teacher.eval()" in run("distill_one_epoch", train_mode, "teacher")
     assert "call teacher.eval()" in run("distill_one_epoch", train_mode, "loss")
-    no_eval = train_fn(cat._acc(eval_mode=False), "evaluate_accuracy")
+    no_eval = train_fn(cat.accuracy_fn(eval_mode=False), "evaluate_accuracy")
     assert "call model.eval()" in run("evaluate_accuracy", no_eval, "value")
 
 
@@ -221,3 +221,53 @@ def run_final(model, epochs):
     except AssertionError as e:
         return str(e)
     return None
+
+
+# ------------------------------------------------------------------------- registry and messages
+def test_import_kdutils_does_not_load_the_grader():
+    import subprocess
+    import sys
+
+    code = "import sys, kdutils as kd; assert 'kdutils.grading' not in sys.modules; kd.grading; print(sys.modules['kdutils.grading'].__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "kdutils.grading"
+
+
+def test_every_check_comes_from_the_registry():
+    assert set(G.PARTS) | {"final_student"} == set(G.CHECKS)
+    for name, check in G.CHECKS.items():
+        public = getattr(G, f"check_{name}")
+        assert public.__doc__ == check.doc and check.default_part in check.parts
+    assert LOSS_FUNCTIONS == ("softmax_with_temperature", "soft_cross_entropy", "kd_kl_loss", "distillation_loss")
+
+
+def test_every_message_id_is_defined_and_every_message_is_used():
+    """One source of wording: the ids the grader names are exactly the keys of MESSAGES."""
+    import inspect
+    import re
+
+    source = "\n".join(inspect.getsource(m) for m in (G.judge, G.kernel, G.mistakes, G.checks, G.worker))
+    used = set(re.findall(r'"((?:[a-z_]+)\.[A-Za-z0-9_.]+)"', source)) | {"ok"}
+    used |= {f"loop.{v}" for v in G.mistakes.LOOP_VARIANTS}
+    used |= {id for c in G.CHECKS.values() for id, _ in c.variants()}
+    used = {u for u in used if not u.endswith(".py") and not u.startswith("kdutils.")}
+    assert used - set(G.messages.MESSAGES) == set()
+    assert set(G.messages.MESSAGES) - used == set()
+
+
+def test_messages_can_be_translated_by_id():
+    say = G.messages.say
+    assert say("kd.no_T2", T2=16.0) == "off by exactly T² = 16: multiply the KL term by T**2"
+    assert say("kd.no_T2", lang="xx", T2=4.0) == say("kd.no_T2", T2=4.0)  # unknown language: English
+
+
+def test_a_verdict_names_its_mistake_id():
+    """The worker's verdict carries the id of the mistake, for tools that translate or count diagnoses."""
+    bad = define(cat.fn("kd_kl_loss", cat.KD_ARGS, cat.LOSSES_BUGS["kd_no_T2"][1]), "kd_kl_loss")
+    request = {"check": "kd_kl_loss", "part": "temperature", "hidden": False}
+    results = []
+    for case in G.worker.answer({"op": "cases", **request})["cases"]:
+        out = bad(*[G.protocol.decode(a) for a in case["args"]])
+        results.append({"value": out.tolist(), "shape": list(out.shape)})
+    v = G.worker.answer({"op": "judge", **request, "results": results})
+    assert v["ok"] is False and v["mistake"] == "kd.no_T2" and v["message"].startswith("off by exactly T² = 16")

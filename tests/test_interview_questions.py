@@ -203,3 +203,43 @@ def test_links_to_other_chapters(page):
     for doc in ("temperature", "distillation_loss", "coding_problem_1", "experiments", "beyond_logits"):
         assert "{doc}`" + doc + "`" in page, f"no link to {doc}"
         assert (ROOT / "book" / f"{doc}.md").exists()
+
+
+# Issue 10, section 4: what interviews ask now. Each topic needs its own answer and its paper.
+NEW_TOPICS = [
+    ("mode-covering, which mode-seeking", ["hinton2015distilling"]),
+    ("minillm", ["gu2024minillm", "agarwal2024onpolicy"]),
+    ("sequence-level knowledge distillation", ["kim2016sequence"]),
+    ("decoupled kd", ["zhao2022decoupled"]),
+    ("contrastive representation distillation", ["tian2020contrastive"]),
+    ("top-k logits", ["kim2016sequence", "gu2024minillm"]),
+]
+
+
+@pytest.mark.parametrize("topic, keys", NEW_TOPICS)
+def test_newer_methods_have_cited_answers(page, topic, keys):
+    matches = [(m["title"], m["body"]) for m in DROPDOWN_RE.finditer(page) if topic in m["title"].lower()]
+    assert matches, f"no question bank entry whose title mentions {topic!r}"
+    title, body = matches[0]
+    assert len(body.split()) >= 80, f"the answer to {title!r} is too short"
+    for key in keys:
+        assert re.search(r"\{cite\}`[^`]*\b" + re.escape(key) + r"\b", body), f"{title!r} does not cite {key}"
+
+
+def test_forward_reverse_kl_figure_is_computed_and_described(page):
+    assert "kd.plotting.plot_forward_reverse_kl(" in page
+    fig = re.search(r"```\{glue:figure\} fig_fwd_rev_kl\n(?P<opts>(?::[^\n]*\n)+)", page)
+    assert fig, "the forward/reverse KL figure must be a glued figure"
+    alt = re.search(r"^:alt: (.+)$", fig["opts"], re.M)
+    assert alt and len(alt[1].split()) >= 15, "the figure needs a meaningful :alt: text"
+    # The numbers in the answer are glued, and the storage arithmetic is computed in a cell.
+    for key in ["kl_fwd_sigma", "kl_rev_mu", "kl_gap_fwd", "llm_full_tb", "llm_topk_gb", "llm_text_gb"]:
+        assert f"glue(\"{key}\"" in page and f"`{key}" in page, f"{key} is not computed and glued"
+
+
+def test_tutorial_figures_are_quoted_not_characterised(page):
+    """Finding 7 of issue 10: quote what each official tutorial states; one run cannot show a half-point gain."""
+    assert "97.6 %" in page and "98.1 %" in page and "{cite}`keras_kd_example`" in page
+    assert "pytorch_kd_tutorial" in page
+    assert "single run cannot establish a half-point" in " ".join(page.split())
+    assert "report a single\n  run with the distilled student close to" not in page

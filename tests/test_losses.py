@@ -262,3 +262,115 @@ def test_public_losses_have_formula_and_paper_in_docstring():
     for name in ("kd_kl_loss", "distillation_loss"):
         assert "Hinton" in getattr(kd.losses, name).__doc__
     assert "FitNets" in hint_loss.__doc__ and "Park" in rkd_distance_loss.__doc__
+
+
+# ---------------------------------------------------------------- DKD (Zhao et al. 2022)
+
+DKD_FIXTURE = __import__("pathlib").Path(__file__).parent / "fixtures" / "dkd_golden.json"
+
+
+def np_dkd(s, t, y, T, alpha, beta):
+    """Zhao et al. (2022), Eq. 1 and Eq. 4, written out in NumPy (float64), batch mean."""
+    s, t = np.atleast_2d(np.asarray(s, np.float64)), np.atleast_2d(np.asarray(t, np.float64))
+    y = np.atleast_1d(np.asarray(y))
+    tckd, nckd = [], []
+    for si, ti, yi in zip(s, t, y):
+        p, q = np_softmax(ti, T), np_softmax(si, T)
+        bp, bq = np.array([p[yi], 1 - p[yi]]), np.array([q[yi], 1 - q[yi]])
+        keep = np.arange(len(p)) != yi
+        ph, qh = p[keep] / p[keep].sum(), q[keep] / q[keep].sum()
+        tckd.append(np.sum(bp * (np.log(bp) - np.log(bq))))
+        nckd.append(np.sum(ph * (np.log(ph) - np.log(qh))))
+    return T * T * (alpha * np.mean(tckd) + beta * np.mean(nckd))
+
+
+def test_dkd_matches_mdistiller_golden_values():
+    """Golden values computed with mdistiller's own dkd_loss (the paper authors' code)."""
+    import json
+
+    cases = json.loads(DKD_FIXTURE.read_text())["cases"]
+    assert len(cases) >= 4
+    for c in cases:
+        got = kd.losses.dkd_loss(
+            torch.tensor(c["student_logits"], dtype=torch.float64),
+            torch.tensor(c["teacher_logits"], dtype=torch.float64),
+            torch.tensor(c["labels"]),
+            T=c["T"], alpha=c["alpha"], beta=c["beta"],
+        )
+        assert got.item() == pytest.approx(c["mdistiller"], rel=1e-9, abs=1e-12)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    n=st.integers(1, 5), c=st.integers(2, 12), T=st.floats(0.5, 10.0),
+    alpha=st.floats(0.0, 4.0), beta=st.floats(0.0, 10.0), seed=st.integers(0, 10_000),
+)
+def test_dkd_matches_the_papers_formula(n, c, T, alpha, beta, seed):
+    g = torch.Generator().manual_seed(seed)
+    s = torch.randn(n, c, generator=g, dtype=torch.float64) * 3
+    t = torch.randn(n, c, generator=g, dtype=torch.float64) * 3
+    y = torch.randint(0, c, (n,), generator=g)
+    got = kd.losses.dkd_loss(s, t, y, T=T, alpha=alpha, beta=beta).item()
+    assert got == pytest.approx(np_dkd(s.numpy(), t.numpy(), y.numpy(), T, alpha, beta), rel=1e-8, abs=1e-10)
+
+
+def test_dkd_reformulates_classical_kd_per_example():
+    """Eq. 1: KD = TCKD + (1 - p_y) NCKD, so alpha=1, beta=1-p_y recovers kd_kl_loss on one example."""
+    g = torch.Generator().manual_seed(7)
+    for _ in range(5):
+        s, t = torch.randn(10, generator=g, dtype=torch.float64) * 2, torch.randn(10, generator=g, dtype=torch.float64) * 2
+        y = torch.tensor(3)
+        T = 4.0
+        p_y = torch.softmax(t / T, -1)[3].item()
+        dkd = kd.losses.dkd_loss(s, t, y, T=T, alpha=1.0, beta=1.0 - p_y)
+        assert dkd.item() == pytest.approx(kd_kl_loss(s, t, T).item(), rel=1e-10)
+
+
+def test_dkd_defaults_shapes_and_gradient():
+    s = torch.randn(8, 10, requires_grad=True)
+    t = torch.randn(8, 10)
+    y = torch.arange(8)
+    loss = kd.losses.dkd_loss(s, t, y)  # T=4, alpha=1, beta=8
+    assert loss.shape == ()
+    expected = np_dkd(s.detach().numpy(), t.numpy(), y.numpy(), 4.0, 1.0, 8.0)
+    assert loss.item() == pytest.approx(expected, rel=1e-4)
+    loss.backward()
+    assert torch.isfinite(s.grad).all() and s.grad.abs().sum() > 0
+    # identical logits: both terms vanish
+    assert kd.losses.dkd_loss(t, t, y).item() == pytest.approx(0.0, abs=1e-6)
+    # a 1-D example with a 0-d label equals the same example as a batch of one
+    one = kd.losses.dkd_loss(s[0].detach(), t[0], y[0])
+    assert one.item() == pytest.approx(kd.losses.dkd_loss(s[:1].detach(), t[:1], y[:1]).item(), rel=1e-6)
+
+
+def test_dkd_is_finite_for_extreme_logits():
+    s = torch.tensor([[1e4, 0.0, -1e4], [-1e4, 1e4, 0.0]])
+    t = torch.tensor([[0.0, 1e4, -1e4], [-1e4, 1e4, 0.0]])
+    loss = kd.losses.dkd_loss(s, t, torch.tensor([0, 1]), T=1.0)
+    assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, words",
+    [
+        (dict(T=0.0), ValueError, "T=0.0"),
+        (dict(T=-1.0), ValueError, "T=-1.0"),
+        (dict(alpha=-0.5), ValueError, "alpha=-0.5"),
+        (dict(beta=-1.0), ValueError, "beta=-1.0"),
+        (dict(beta=float("inf")), ValueError, "beta=inf"),
+        (dict(alpha="1"), TypeError, "alpha='1'"),
+        (dict(labels=torch.tensor([0.0, 1.0])), TypeError, "labels.dtype=torch.float32"),
+        (dict(labels=torch.tensor([0, 5])), ValueError, "labels in [0, 5]"),
+        (dict(labels=torch.tensor([0, 1, 2])), ValueError, "labels.shape=(3,)"),
+        (dict(teacher_logits=torch.zeros(2, 4)), ValueError, "teacher_logits.shape=(2, 4)"),
+        (dict(student_logits=[[0.0] * 3] * 2), TypeError, "student_logits"),
+        (dict(student_logits=torch.zeros(2, 1), teacher_logits=torch.zeros(2, 1), labels=torch.tensor([0, 0])),
+         ValueError, "at least 2 classes"),
+    ],
+)
+def test_dkd_argument_errors_name_argument_and_value(kwargs, exc, words):
+    args = dict(student_logits=torch.zeros(2, 3), teacher_logits=torch.zeros(2, 3), labels=torch.tensor([0, 1]))
+    args.update(kwargs)
+    with pytest.raises(exc) as info:
+        kd.losses.dkd_loss(**args)
+    assert words in str(info.value)

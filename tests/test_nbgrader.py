@@ -1,6 +1,6 @@
 """End-to-end grading with the real ``nbgrader`` command line, in a temporary course directory.
 
-One course holds the whole submission catalogue (tests/submissions/catalogue.py); each
+One course holds the whole submission catalogue (kdutils/course/catalogue.py); each
 assignment is autograded with a single ``nbgrader autograde`` call to keep the run short.
 The per-cell timeout is lowered to 30 s here (the course's own is 60 s) so that the student
 whose cell loops forever costs 30 s, not a minute.
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from kdutils import course
-from submissions import catalogue as cat
+from kdutils.course import catalogue as cat
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]

@@ -256,9 +256,9 @@ def test_a_changed_teacher_recipe_is_honoured():
     assert r.model is not kd.recipes.get_teacher(TINY, 0)
 
 
-def test_clear_caches_forgets_runs_and_teachers():
+def test_clear_cache_forgets_runs_and_teachers():
     t = kd.recipes.get_teacher(TINY, 0)
-    kd.recipes.clear_caches()
+    kd.recipes.clear_cache()
     assert kd.recipes.get_teacher(TINY, 0) is not t
 
 

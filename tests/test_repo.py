@@ -1,4 +1,4 @@
-"""Tests of the repository's setup: one place for pins, torch pinned exactly, the two commands wired up."""
+"""Tests of the repository's setup: one lock file, torch pinned exactly, the two commands wired up."""
 from __future__ import annotations
 
 import re
@@ -36,10 +36,15 @@ def test_installed_versions_match_the_pins():
         assert version(name).split("+")[0] == pins()[name], name
 
 
-def test_pyproject_reads_the_pins_from_requirements_txt():
-    text = (ROOT / "pyproject.toml").read_text()
-    assert 'dependencies = { file = ["requirements.txt"] }' in text
-    assert not re.search(r"^dependencies\s*=\s*\[", text, re.M), "pins must live only in requirements.txt"
+def test_make_installs_the_lock_file_and_kdutils_without_dependencies():
+    """The frozen set drives `make`; pyproject.toml's ranges are for `pip install kdutils` (test_packaging.py)."""
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile[makefile.index("$(STAMP): requirements.txt pyproject.toml"):makefile.index("venv: $(STAMP)")]
+    assert re.search(r"install .*-r requirements\.txt", recipe), recipe
+    assert re.search(r"install .*--no-deps .*-e \.", recipe), recipe
+    # torch comes from pip (it reads the machine's pip configuration: the local CPU wheel), before uv runs.
+    assert re.search(r"pip install .*\^\(torch\|uv\)==", recipe), recipe
+    assert recipe.index("(torch|uv)") < recipe.index("-r requirements.txt")
 
 
 def test_ci_runs_exactly_the_readme_test_command():

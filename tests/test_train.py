@@ -38,6 +38,18 @@ def test_supervised_training_learns_and_records_history(digits):
     assert len(h["loss"]) == 5 and len(h["val_accuracy"]) == 5
     assert h["loss"][-1] < h["loss"][0]
     assert h["val_accuracy"][-1] > max(0.8, before + 0.5)
+    assert not m.training, "every training loop leaves the model in eval mode"
+
+
+def test_set_seed_repeats_draws_and_leaves_the_environment_alone(monkeypatch):
+    import os
+
+    monkeypatch.delenv("PYTHONHASHSEED", raising=False)
+    kd.train.set_seed(3)
+    a = torch.rand(3)
+    kd.train.set_seed(3)
+    assert torch.equal(a, torch.rand(3))
+    assert "PYTHONHASHSEED" not in os.environ  # it only acts before the interpreter starts
 
 
 def test_distillation_freezes_teacher_and_student_learns_to_agree(digits, teacher):
@@ -51,7 +63,7 @@ def test_distillation_freezes_teacher_and_student_learns_to_agree(digits, teache
     for k, v in teacher.state_dict().items():
         assert torch.equal(v, snapshot[k]), f"teacher parameter {k} changed"
     assert all(p.grad is None for p in teacher.parameters())
-    assert not teacher.training
+    assert not teacher.training and not s.training
     ev = kd.train.evaluate(s, val, teacher=teacher)
     assert ev["agreement"] > 0.8 and ev["accuracy"] > 0.8 and len(h["loss"]) == 5
 

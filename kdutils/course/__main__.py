@@ -13,6 +13,7 @@ import sys
 COMMANDS = {
     "generate": "generate",
     "grade-demo": "demo",
+    "autograde": "autograde",
 }
 
 

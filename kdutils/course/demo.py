@@ -1,32 +1,22 @@
 """``make grade-demo``: autograde the bundled demo class in a temporary course and print the scores.
 
-The demo class is built from ``tests/submissions/catalogue.py``: a dozen submissions made by
+The demo class is built from ``kdutils.course.catalogue``: a dozen submissions made by
 replacing solution cells of the source notebooks (complete, partial, buggy, tampered).
 """
 from __future__ import annotations
 
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from .core import ASSIGNMENTS, ROOT, make_course, nbgrader, read_scores
+from . import catalogue
+from .core import ASSIGNMENTS, make_course, nbgrader, read_scores
 
 __all__ = ["grade_demo"]
 
 
-def _load_catalogue():
-    sys.path.insert(0, str(ROOT / "tests"))
-    try:
-        from submissions import catalogue  # tests/submissions/catalogue.py
-    finally:
-        sys.path.pop(0)
-    return catalogue
-
-
 def grade_demo(keep: Path | None = None) -> int:
     """Copy the demo class into a temporary course, generate, autograde, give feedback, print the scores."""
-    catalogue = _load_catalogue()
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kd-grade-demo-") as tmp:
         course = make_course(Path(keep) if keep else Path(tmp))

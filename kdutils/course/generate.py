@@ -1,4 +1,9 @@
-"""``make exercises``: regenerate ``exercises/`` from ``solutions/`` with ``nbgrader generate_assignment``."""
+"""``make exercises``: regenerate ``exercises/`` from ``solutions/`` with ``nbgrader generate_assignment``.
+
+The notebooks link to the *rendered* chapters of the published book: before releasing, every
+chapter link of the source notebooks is (re)written with the book's URL from ``_config.yml``
+(:mod:`kdutils.course.home`), so a fork that changes the URL there runs ``make exercises`` once.
+"""
 from __future__ import annotations
 
 import tempfile
@@ -7,8 +12,9 @@ from pathlib import Path
 import nbformat
 
 from .core import ASSIGNMENTS, ROOT, nbgrader
+from .home import Home, link_chapters, load_home
 
-__all__ = ["generate"]
+__all__ = ["generate", "link_sources"]
 
 
 def _strip_outputs(path: Path) -> None:
@@ -20,8 +26,31 @@ def _strip_outputs(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def generate(root: Path = ROOT, assignments=ASSIGNMENTS) -> None:
-    """``nbgrader generate_assignment`` for every assignment, into ``<root>/exercises`` (no database kept)."""
+def link_sources(root: Path, home: Home, assignments=ASSIGNMENTS) -> list[Path]:
+    """Point the chapter links of ``solutions/<a>/*.ipynb`` at the published book; return the files changed."""
+    changed = []
+    for a in assignments:
+        for path in sorted((root / "solutions" / a).glob("*.ipynb")):
+            nb = nbformat.read(path, as_version=4)
+            touched = False
+            for cell in nb.cells:
+                if cell.cell_type == "markdown":
+                    new = link_chapters(cell.source, home)
+                    touched |= new != cell.source
+                    cell.source = new
+            if touched:
+                nbformat.write(nb, path)
+                changed.append(path)
+    return changed
+
+
+def generate(root: Path = ROOT, assignments=ASSIGNMENTS, home: Home | None = None) -> None:
+    """``nbgrader generate_assignment`` for every assignment, into ``<root>/exercises`` (no database kept).
+
+    The chapter links point at ``home`` (default: the book's home, from the repository's ``_config.yml``,
+    also when ``root`` is a separate course directory).
+    """
+    link_sources(root, home or load_home(ROOT), assignments)
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
         for a in assignments:

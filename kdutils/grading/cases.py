@@ -1,28 +1,23 @@
-"""Seeded test inputs of every check: loss cases and the tiny training setups, as JSON-ready dicts.
+"""Seeded test inputs of every check: the loss cases and the tiny training setups, as JSON-ready dicts.
 
 Runs in the grading worker only. The seed depends on the check, the part and whether the
 test is hidden, so a submission always gets the same score (assignments ``losses`` and
-``training``; book chapter "For instructors").
+``training``; book chapter "For instructors"). Each loss check has a table
+``{part: make(g, hidden) -> [case, ...]}``; a case is ``{"args": [...], "grad": i, "weight": w}``
+(``grad``: the index of the argument whose gradient is checked; ``weight``: the tensor the
+output is weighted by before summing). The order of the random draws is part of the cases.
 """
 from __future__ import annotations
 
-import math
-
 import torch
-from torch import nn
+
+from .protocol import build, encode, parameters
+
+__all__ = ["generator", "loss_cases", "SOFTMAX_CASES", "SOFT_CE_CASES", "KD_KL_CASES", "DISTILLATION_CASES",
+           "fit_setup", "distill_setup", "accuracy_setup"]
 
 
-def _enc(x: torch.Tensor) -> dict:
-    return {"t": x.tolist(), "dtype": "int64" if x.dtype == torch.int64 else "float32"}
-
-
-def _dec(a):
-    if isinstance(a, dict) and "t" in a:
-        return torch.tensor(a["t"], dtype=torch.int64 if a["dtype"] == "int64" else torch.float32)
-    return a
-
-
-def _gen(check: str, part: str, hidden: bool) -> torch.Generator:
+def generator(check: str, part: str, hidden: bool) -> torch.Generator:
     seed = sum(ord(c) * (i + 1) for i, c in enumerate(f"{check}/{part}")) + (1000 if hidden else 0)
     return torch.Generator().manual_seed(seed)
 
@@ -45,149 +40,129 @@ def _shapes(hidden: bool):
     return [(5, 10), (1, 3), (7,)] + ([(16, 4), (3, 7), (10,), (2, 2)] if hidden else [])
 
 
-# Seed article's coding problem 1, and a small logits example used by the visible tests.
-_SEED_Q = [0.6, 0.3, 0.1]
-_SEED_P = [0.8, 0.1, 0.1]
-_EX_S = [[1.5, 0.4, -0.8], [0.2, 1.1, 0.3]]
-_EX_T = [[3.0, 1.0, -1.0], [0.5, 2.5, 0.0]]
+def _more(hidden: bool, visible: list, extra: list) -> list:
+    return visible + (extra if hidden else [])
 
 
-def _cases(check: str, part: str, hidden: bool) -> list[dict]:
-    """The inputs of one check (seeded). Each case: args, optional grad index and weight."""
-    g = _gen(check, part, hidden)
-    cases: list[dict] = []
-    add = cases.append
-    if check == "softmax_with_temperature":
-        if part == "example":
-            add({"args": [_enc(torch.tensor([2.0, 1.0, 0.1])), 1.0]})
-            add({"args": [_enc(torch.tensor([2.0, 1.0, 0.1])), 4.0]})
-            if hidden:
-                for C in (4, 10):
-                    add({"args": [_enc(_logits(g, (C,))), 1.0]})
-        elif part == "batch":
-            for shape in _shapes(hidden):
-                add({"args": [_enc(_logits(g, shape)), 1.0]})
-        elif part == "temperature":
-            for T in ([0.5, 2.0, 5.0] + ([1.5, 10.0, 20.0] if hidden else [])):
-                add({"args": [_enc(_logits(g, (4, 6), 3.0)), T]})
-        elif part == "stable":
-            add({"args": [_enc(torch.tensor([[1e4, 0.0, -1e4], [-1e4, 1e4, 5e3]])), 1.0]})
-            if hidden:
-                add({"args": [_enc(_logits(g, (3, 5), 5e3)), 2.0]})
-                add({"args": [_enc(torch.tensor([1000.0, 999.0, -1000.0])), 1.0]})
-        elif part == "gradient":
-            for shape, T in [((3, 4), 1.0), ((5,), 2.0)] + ([((6, 10), 4.0), ((2, 3), 0.5)] if hidden else []):
-                add({"args": [_enc(_logits(g, shape)), T], "grad": 0, "weight": _enc(torch.randn(*shape, generator=g))})
-    elif check == "soft_cross_entropy":
-        if part == "example":
-            add({"args": [_enc(torch.tensor(_SEED_Q)), _enc(torch.tensor(_SEED_P))]})
-            if hidden:
-                add({"args": [_enc(_probs(g, (5,))), _enc(_probs(g, (5,)))]})
-                add({"args": [_enc(torch.tensor([_SEED_Q, _SEED_P])), _enc(torch.tensor([_SEED_P, _SEED_P]))]})
-        elif part == "batch":
-            for shape in _shapes(hidden):
-                add({"args": [_enc(_probs(g, shape)), _enc(_probs(g, shape))]})
-        elif part == "zeros":
-            q = torch.tensor([[0.7, 0.3, 0.0], [0.5, 0.0, 0.5]])
-            p = torch.tensor([[0.9, 0.1, 0.0], [1.0, 0.0, 0.0]])
-            add({"args": [_enc(q), _enc(p)]})
-            if hidden:
-                p = _probs(g, (6, 5), zeros=True)
-                q = torch.where(p == 0, torch.zeros_like(p), _probs(g, (6, 5)))
-                add({"args": [_enc(q / q.sum(-1, keepdim=True)), _enc(p)]})
-                add({"args": [_enc(torch.tensor([0.0, 1.0])), _enc(torch.tensor([0.0, 1.0]))]})
-        elif part == "gradient":
-            for shape in [(3, 4), (5,)] + ([(8, 10)] if hidden else []):
-                add({"args": [_enc(_probs(g, shape)), _enc(_probs(g, shape))], "grad": 0})
-    elif check == "kd_kl_loss":
-        if part == "example":
-            add({"args": [_enc(torch.tensor(_EX_S)), _enc(torch.tensor(_EX_T)), 4.0]})
-            if hidden:
-                add({"args": [_enc(_logits(g, (6, 10))), _enc(_logits(g, (6, 10))), 4.0]})
-        elif part == "batch":
-            for shape in _shapes(hidden):
-                add({"args": [_enc(_logits(g, shape)), _enc(_logits(g, shape)), 1.0]})
-        elif part == "temperature":
-            for T in [4.0, 2.0] + ([0.5, 3.0, 10.0] if hidden else []):
-                add({"args": [_enc(_logits(g, (5, 10), 3.0)), _enc(_logits(g, (5, 10), 3.0)), T]})
-        elif part == "stable":
-            s = torch.tensor([[1e4, 0.0, -1e4], [0.0, 0.0, 0.0]])
-            t = torch.tensor([[-1e4, 1e4, 0.0], [1e4, -1e4, 0.0]])
-            add({"args": [_enc(s), _enc(t), 1.0], "grad": 0})
-            if hidden:
-                add({"args": [_enc(_logits(g, (4, 5), 5e3)), _enc(_logits(g, (4, 5), 5e3)), 1.0], "grad": 0})
-        elif part == "gradient":
-            for shape, T in [((4, 5), 2.0), ((6,), 4.0)] + ([((8, 10), 1.0), ((3, 3), 8.0)] if hidden else []):
-                add({"args": [_enc(_logits(g, shape)), _enc(_logits(g, shape)), T], "grad": 0})
-    elif check == "distillation_loss":
-        def dcase(N, C, T, alpha, grad=False):
-            c = {"args": [_enc(_logits(g, (N, C))), _enc(_logits(g, (N, C))),
-                          _enc(torch.randint(0, C, (N,), generator=g)), T, alpha]}
-            if grad:
-                c["grad"] = 0
-            return c
-        if part == "example":
-            add({"args": [_enc(torch.tensor(_EX_S)), _enc(torch.tensor(_EX_T)), _enc(torch.tensor([0, 1])), 4.0, 0.7]})
-            if hidden:
-                add(dcase(6, 10, 4.0, 0.7))
-        elif part == "alpha":
-            for a in [0.0, 1.0, 0.25] + ([0.5, 0.9] if hidden else []):
-                add(dcase(5, 10, 3.0, a))
-        elif part == "temperature":
-            for T in [1.0, 2.0, 5.0] + ([0.5, 8.0] if hidden else []):
-                add(dcase(4, 6, T, 0.6))
-        elif part == "gradient":
-            for T, a in [(2.0, 0.5), (4.0, 0.9)] + ([(1.0, 0.3), (6.0, 0.1)] if hidden else []):
-                add(dcase(5, 4, T, a, grad=True))
+def case(*args, grad: int | None = None, weight: torch.Tensor | None = None) -> dict:
+    """One case: tensors are encoded, numbers kept."""
+    c = {"args": [encode(a) if isinstance(a, torch.Tensor) else a for a in args]}
+    if grad is not None:
+        c["grad"] = grad
+    if weight is not None:
+        c["weight"] = encode(weight)
+    return c
+
+
+# The source article's coding problem 1, and a small logits example used by the visible tests.
+SOURCE_Q = [0.6, 0.3, 0.1]
+SOURCE_P = [0.8, 0.1, 0.1]
+EXAMPLE_S = [[1.5, 0.4, -0.8], [0.2, 1.1, 0.3]]
+EXAMPLE_T = [[3.0, 1.0, -1.0], [0.5, 2.5, 0.0]]
+T = torch.tensor
+
+
+def _sm_gradient(g, shape, T_):
+    z = _logits(g, shape)
+    return case(z, T_, grad=0, weight=torch.randn(*shape, generator=g))
+
+
+SOFTMAX_CASES = {
+    "example": lambda g, h: [case(T([2.0, 1.0, 0.1]), 1.0), case(T([2.0, 1.0, 0.1]), 4.0)]
+    + ([case(_logits(g, (C,)), 1.0) for C in (4, 10)] if h else []),
+    "batch": lambda g, h: [case(_logits(g, s), 1.0) for s in _shapes(h)],
+    "temperature": lambda g, h: [case(_logits(g, (4, 6), 3.0), t) for t in _more(h, [0.5, 2.0, 5.0], [1.5, 10.0, 20.0])],
+    "stable": lambda g, h: [case(T([[1e4, 0.0, -1e4], [-1e4, 1e4, 5e3]]), 1.0)]
+    + ([case(_logits(g, (3, 5), 5e3), 2.0), case(T([1000.0, 999.0, -1000.0]), 1.0)] if h else []),
+    "gradient": lambda g, h: [_sm_gradient(g, s, t) for s, t in
+                              _more(h, [((3, 4), 1.0), ((5,), 2.0)], [((6, 10), 4.0), ((2, 3), 0.5)])],
+}
+
+
+def _sce_zeros_hidden(g):
+    p = _probs(g, (6, 5), zeros=True)
+    q = torch.where(p == 0, torch.zeros_like(p), _probs(g, (6, 5)))
+    return [case(q / q.sum(-1, keepdim=True), p), case(T([0.0, 1.0]), T([0.0, 1.0]))]
+
+
+SOFT_CE_CASES = {
+    "example": lambda g, h: [case(T(SOURCE_Q), T(SOURCE_P))]
+    + ([case(_probs(g, (5,)), _probs(g, (5,))), case(T([SOURCE_Q, SOURCE_P]), T([SOURCE_P, SOURCE_P]))] if h else []),
+    "batch": lambda g, h: [case(_probs(g, s), _probs(g, s)) for s in _shapes(h)],
+    "zeros": lambda g, h: [case(T([[0.7, 0.3, 0.0], [0.5, 0.0, 0.5]]), T([[0.9, 0.1, 0.0], [1.0, 0.0, 0.0]]))]
+    + (_sce_zeros_hidden(g) if h else []),
+    "gradient": lambda g, h: [case(_probs(g, s), _probs(g, s), grad=0) for s in _more(h, [(3, 4), (5,)], [(8, 10)])],
+}
+
+KD_KL_CASES = {
+    "example": lambda g, h: [case(T(EXAMPLE_S), T(EXAMPLE_T), 4.0)]
+    + ([case(_logits(g, (6, 10)), _logits(g, (6, 10)), 4.0)] if h else []),
+    "batch": lambda g, h: [case(_logits(g, s), _logits(g, s), 1.0) for s in _shapes(h)],
+    "temperature": lambda g, h: [case(_logits(g, (5, 10), 3.0), _logits(g, (5, 10), 3.0), t)
+                                 for t in _more(h, [4.0, 2.0], [0.5, 3.0, 10.0])],
+    "stable": lambda g, h: [case(T([[1e4, 0.0, -1e4], [0.0, 0.0, 0.0]]), T([[-1e4, 1e4, 0.0], [1e4, -1e4, 0.0]]), 1.0, grad=0)]
+    + ([case(_logits(g, (4, 5), 5e3), _logits(g, (4, 5), 5e3), 1.0, grad=0)] if h else []),
+    "gradient": lambda g, h: [case(_logits(g, s), _logits(g, s), t, grad=0) for s, t in
+                              _more(h, [((4, 5), 2.0), ((6,), 4.0)], [((8, 10), 1.0), ((3, 3), 8.0)])],
+}
+
+
+def _dl(g, N, C, T_, alpha, grad=None):
+    return case(_logits(g, (N, C)), _logits(g, (N, C)), torch.randint(0, C, (N,), generator=g), T_, alpha, grad=grad)
+
+
+DISTILLATION_CASES = {
+    "example": lambda g, h: [case(T(EXAMPLE_S), T(EXAMPLE_T), T([0, 1]), 4.0, 0.7)] + ([_dl(g, 6, 10, 4.0, 0.7)] if h else []),
+    "alpha": lambda g, h: [_dl(g, 5, 10, 3.0, a) for a in _more(h, [0.0, 1.0, 0.25], [0.5, 0.9])],
+    "temperature": lambda g, h: [_dl(g, 4, 6, t, 0.6) for t in _more(h, [1.0, 2.0, 5.0], [0.5, 8.0])],
+    "gradient": lambda g, h: [_dl(g, 5, 4, t, a, grad=0) for t, a in _more(h, [(2.0, 0.5), (4.0, 0.9)], [(1.0, 0.3), (6.0, 0.1)])],
+}
+
+
+def loss_cases(table: dict):
+    """The ``cases(check, part, hidden)`` function of a loss check, from its table of parts."""
+    def cases(check: str, part: str, hidden: bool) -> list[dict]:
+        return table[part](generator(check, part, hidden), hidden)
     return cases
 
 
-# ----- training setups ------------------------------------------------------------------
-def _seeded_state(spec, seed):
-    torch.manual_seed(seed)
-    layers = []
-    for layer in spec:
-        if layer[0] == "linear":
-            layers.append(nn.Linear(layer[1], layer[2]))
-        elif layer[0] == "relu":
-            layers.append(nn.ReLU())
-        elif layer[0] == "dropout":
-            layers.append(nn.Dropout(layer[1]))
-        elif layer[0] == "flatten":
-            layers.append(nn.Flatten())
-    m = nn.Sequential(*layers)
-    return m, [p.detach().tolist() for p in m.parameters()]
+# ----- training setups (every part of one check sees the same setup) ---------------------------
+def _seeded(spec, seed):
+    return parameters(build(spec, seed=seed))
 
 
-def _setup(check: str, part: str, hidden: bool) -> dict:
-    g = _gen(check, "setup", hidden)  # every part of one check sees the same setup
-    if check == "fit_soft_targets":
-        spec = [["linear", 8, 3]]
-        _, state = _seeded_state(spec, 7 + hidden)
-        X = torch.randn(6, 8, generator=g)
-        P = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8],
-                          [0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]])
-        P = P[torch.randperm(6, generator=g)]
-        return {"student_spec": spec, "student_state": state, "inputs": _enc(X), "teacher_probs": _enc(P),
-                "steps": 200, "lr": 0.5}
-    if check == "distill_one_epoch":
-        t_spec = [["linear", 8, 32], ["relu"], ["dropout", 0.5], ["linear", 32, 4]]
-        s_spec = [["linear", 8, 6], ["relu"], ["linear", 6, 4]]
-        _, t_state = _seeded_state(t_spec, 11 + hidden)
-        _, s_state = _seeded_state(s_spec, 12 + hidden)
-        X = torch.randn(48, 8, generator=g)
-        y = torch.randint(0, 4, (48,), generator=g)
-        return {"teacher_spec": t_spec, "teacher_state": t_state, "student_spec": s_spec, "student_state": s_state,
-                "X": _enc(X), "y": _enc(y), "batch_size": 12, "lr": 0.2, "T": 3.0, "alpha": 0.6}
-    if check == "evaluate_accuracy":
-        spec = [["linear", 8, 16], ["relu"], ["dropout", 0.5], ["linear", 16, 4]]
-        m, state = _seeded_state(spec, 13 + hidden)
-        X = torch.randn(50, 8, generator=g)
-        with torch.no_grad():
-            m.eval()
-            pred = m(X).argmax(-1)
-        # Correct on the first 30 examples, wrong on the rest: accuracy 0.6. The last batch (2 of 50,
-        # batch size 16) is all wrong, so the mean of per-batch accuracies (0.65) differs from 0.6.
-        y = torch.where(torch.arange(50) < 30, pred, (pred + 1) % 4)
-        return {"model_spec": spec, "model_state": state, "X": _enc(X), "y": _enc(y), "batch_size": 16}
-    raise ValueError(f"unknown check {check!r}")
+def fit_setup(check: str, part: str, hidden: bool) -> dict:
+    g = generator(check, "setup", hidden)
+    spec = [["linear", 8, 3]]
+    state = _seeded(spec, 7 + hidden)
+    X = torch.randn(6, 8, generator=g)
+    P = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8],
+                      [0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]])
+    P = P[torch.randperm(6, generator=g)]
+    return {"student_spec": spec, "student_state": state, "inputs": encode(X), "teacher_probs": encode(P),
+            "steps": 200, "lr": 0.5}
+
+
+def distill_setup(check: str, part: str, hidden: bool) -> dict:
+    g = generator(check, "setup", hidden)
+    t_spec = [["linear", 8, 32], ["relu"], ["dropout", 0.5], ["linear", 32, 4]]
+    s_spec = [["linear", 8, 6], ["relu"], ["linear", 6, 4]]
+    t_state, s_state = _seeded(t_spec, 11 + hidden), _seeded(s_spec, 12 + hidden)
+    X = torch.randn(48, 8, generator=g)
+    y = torch.randint(0, 4, (48,), generator=g)
+    return {"teacher_spec": t_spec, "teacher_state": t_state, "student_spec": s_spec, "student_state": s_state,
+            "X": encode(X), "y": encode(y), "batch_size": 12, "lr": 0.2, "T": 3.0, "alpha": 0.6}
+
+
+def accuracy_setup(check: str, part: str, hidden: bool) -> dict:
+    g = generator(check, "setup", hidden)
+    spec = [["linear", 8, 16], ["relu"], ["dropout", 0.5], ["linear", 16, 4]]
+    m = build(spec, seed=13 + hidden)
+    X = torch.randn(50, 8, generator=g)
+    with torch.no_grad():
+        m.eval()
+        pred = m(X).argmax(-1)
+    # Correct on the first 30 examples, wrong on the rest: accuracy 0.6. The last batch (2 of 50,
+    # batch size 16) is all wrong, so the mean of per-batch accuracies (0.65) differs from 0.6.
+    y = torch.where(torch.arange(50) < 30, pred, (pred + 1) % 4)
+    return {"model_spec": spec, "model_state": parameters(m), "X": encode(X), "y": encode(y), "batch_size": 16}

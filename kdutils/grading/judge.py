@@ -1,25 +1,36 @@
-"""Judging: compare a student's results with the reference, and word the verdict (the mistake's name if known).
+"""Judging: compare a student's results with the reference, and name the mistake where it is known.
 
-Runs in the grading worker only; one ``_judge_*`` per check of the ``losses`` and
-``training`` assignments (book chapter "For instructors").
+Runs in the grading worker only; one ``judge_*`` per kind of check of the ``losses`` and
+``training`` assignments (book chapter "For instructors"). A verdict is
+``{"ok": bool, "message": str, "mistake": id}``: ``id`` keys ``messages.MESSAGES``.
 """
 from __future__ import annotations
 
 import math
 
 import torch
-from torch import nn
 
-from .cases import _cases, _dec, _seeded_state, _setup
-from .mistakes import _LOOP_VARIANTS, _distill_reference, _variants
-from .reference import _lazy, _load_reference
+from .messages import say
+from .mistakes import LOOP_VARIANTS, distill_reference
+from .protocol import build, decode, hint_values
+from .reference import load_reference
 from .rules import FINAL_ACCURACY, FINAL_MAX_EPOCHS, FINAL_MAX_HIDDEN
 
+__all__ = ["verdict", "judge_loss", "judge_distill", "judge_accuracy", "judge_fit", "judge_final"]
 
-def _close(a, b, rtol=1e-3, atol=1e-4) -> bool:
+
+def verdict(id: str, ok: bool = False, **values) -> dict:
+    """The reply for mistake ``id`` (``"ok"`` for a pass), its message filled with ``values``."""
+    return {"ok": ok, "message": say(id, **values), "mistake": id}
+
+
+OK = {"ok": True, "message": "ok", "mistake": "ok"}
+
+
+def close(a, b, rtol=1e-3, atol=1e-4) -> bool:
     """Nested lists (or numbers) equal within tolerance; NaN never matches."""
     if isinstance(a, list) or isinstance(b, list):
-        return isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and all(_close(x, y, rtol, atol) for x, y in zip(a, b))
+        return isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and all(close(x, y, rtol, atol) for x, y in zip(a, b))
     if not isinstance(a, (int, float)) or not isinstance(b, (int, float)) or isinstance(a, bool):
         return False
     if math.isnan(a) or math.isnan(b):
@@ -27,6 +38,10 @@ def _close(a, b, rtol=1e-3, atol=1e-4) -> bool:
     if math.isinf(a) or math.isinf(b):
         return a == b
     return abs(a - b) <= atol + rtol * abs(b)
+
+
+def _same(a, b) -> bool:
+    return close(a, b, rtol=0, atol=0)
 
 
 def _flat(x):
@@ -74,280 +89,278 @@ def _eval_variant(f, args, grad_index, weight):
         return None, None
 
 
-def _judge_loss(check: str, part: str, hidden: bool, results: list[dict]) -> dict:
-    cases = _cases(check, part, hidden)
-    ref, variants = _variants(check)
-    name = check
+# ----- loss functions --------------------------------------------------------------------------------
+def _ratio_hint(check, args, got, expected) -> str:
+    """A sentence naming the factor the value is off by (T², T, C or N), or the plain ratio."""
+    hv = hint_values(args, check.temperature_arg)
+    known = []
+    if check.temperature_ratios and hv["T"] != 1:
+        known += [(1 / hv["T2"], "kd.no_T2"), (1 / hv["T"], "ratio.T")]
+    if args[0].dim() > 1:
+        known += [(1 / hv["C"], "ratio.C"), (float(hv["N"]), "ratio.N")]
+    else:
+        known += [(1 / hv["C"], "ratio.C_1d")]
+    ratio = got / expected
+    for r, id in known:
+        if r != 1 and abs(ratio - r) <= 1e-3 * abs(r):
+            msg = say(id, **hv)
+            return f" {msg[0].upper()}{msg[1:]}."
+    return say("loss.mismatch.ratio", ratio=ratio)
+
+
+def judge_loss(name: str, check, part: str, hidden: bool, results: list[dict]) -> dict:
+    """A loss function's verdict: reference calls, errors, shapes, finiteness, values, gradients, known mistakes."""
+    cases = check.cases(name, part, hidden)
+    ref = getattr(load_reference().losses, name)
     # 1. The reference may not be called from an answer in the losses assignment.
     for res in results:
         if res.get("reference_calls"):
             calls = ", ".join(f"kdutils.losses.{c}" for c in res["reference_calls"] if not c.startswith("_"))
-            calls = calls or "kdutils.losses"
-            return {"ok": False, "message": (
-                f"{name} calls the reference implementation ({calls}). This exercise asks you to write "
-                f"{name} yourself with PyTorch operations, so calling kdutils' reference earns no points for it.")}
+            return verdict("loss.calls_reference", name=name, calls=calls or "kdutils.losses")
+    decoded = [[decode(a) for a in case["args"]] for case in cases]
     # 2. Errors and types.
-    for case, res in zip(cases, results):
-        args = [_dec(a) for a in case["args"]]
+    for args, res in zip(decoded, results):
         if "error" in res:
-            return {"ok": False, "message": f"{_describe_case(name, args)} {res['error']}"}
+            return verdict("loss.case_error", case=_describe_case(name, args), error=res["error"])
     # 3. Values (and gradients) against the reference; on a mismatch, look for a known mistake.
     failures = []
-    for case, res in zip(cases, results):
-        args = [_dec(a) for a in case["args"]]
-        gi, w = case.get("grad"), _dec(case["weight"]) if "weight" in case else None
+    for case, args, res in zip(cases, decoded, results):
+        gi, w = case.get("grad"), decode(case["weight"]) if "weight" in case else None
         expected, eg = _eval_variant(ref, args, gi, w)
         got = res["value"]
+        desc = _describe_case(name, args)
         exp_shape = list(torch.tensor(expected).shape) if isinstance(expected, list) else []
         if res["shape"] != exp_shape:
-            hint = " (a loss must be a single number: average over the batch)" if exp_shape == [] else ""
-            return {"ok": False, "message": f"{_describe_case(name, args)} returned shape {tuple(res['shape'])}, "
-                                            f"expected {tuple(exp_shape)}{hint}"}
+            hint = say("loss.wrong_shape.scalar") if exp_shape == [] else ""
+            return verdict("loss.wrong_shape", case=desc, shape=tuple(res["shape"]), expected=tuple(exp_shape), hint=hint)
         if not _finite(got) and _finite(expected):
             if part == "stable" or any(abs(v) >= 1000 for v in _flat(args[0].tolist())):
-                how = ("use torch.softmax, or subtract each row's maximum before exp()" if check == "softmax_with_temperature"
-                       else "use F.log_softmax instead of log(softmax(...)), which overflows or gives log(0)")
-                return {"ok": False, "message": f"not finite for extreme logits: {_describe_case(name, args)} "
-                                                f"gave {_fmt(got)}; {how}"}
-            if check == "soft_cross_entropy":
-                return {"ok": False, "message": (
-                    f"{_describe_case(name, args)} gave {_fmt(got)}: 0 * log(0) is NaN in floating point. "
-                    "A term with teacher p = 0 must count as 0 (mask it with torch.where, or use torch.xlogy)")}
-        if not _close(got, expected):
-            failures.append((case, args, got, expected, "value"))
+                return verdict("loss.not_finite", case=desc, got=_fmt(got), how=say(check.not_finite_how))
+            if check.nan_hint:
+                return verdict(check.nan_hint, case=desc, got=_fmt(got))
+        if not close(got, expected):
+            failures.append((args, got, expected, "value"))
             continue
         if gi is not None:
             if res.get("grad") is None:
-                return {"ok": False, "message": (
-                    f"no gradient reaches the input of {_describe_case(name, args)}: don't call .detach(), .item(), "
-                    ".numpy() or torch.tensor(...) on intermediate results; keep everything a torch operation")}
+                return verdict("loss.no_gradient", case=desc)
             if not _finite(res["grad"]) and _finite(eg):
-                return {"ok": False, "message": (
-                    f"the gradient of {_describe_case(name, args)} is not finite ({_fmt(res['grad'])}); "
-                    "compute log-probabilities with F.log_softmax, not log(softmax(...))")}
-            if not _close(res["grad"], eg):
-                failures.append((case, args, res["grad"], eg, "gradient"))
+                return verdict("loss.gradient_not_finite", case=desc, got=_fmt(res["grad"]))
+            if not close(res["grad"], eg):
+                failures.append((args, res["grad"], eg, "gradient"))
     if not failures:
-        return {"ok": True, "message": "ok"}
+        return OK
+    args, got, expected, kind = failures[0]
+    desc = _describe_case(name, args)
     # Known mistakes: a variant that reproduces every value the student returned.
-    for message, variant in variants:
-        ok = True
-        for case, res in zip(cases, results):
-            args = [_dec(a) for a in case["args"]]
-            v, _ = _eval_variant(variant, args, None, None)
-            if v is None or not _close(res["value"], v):
-                ok = False
-                break
-        if ok:
-            case, args, got, expected, kind = failures[0]
-            T = next((a for a in args[2:] if isinstance(a, float)), None) if check != "softmax_with_temperature" else args[1]
-            s = args[0]
-            msg = message.format(T=T or 1.0, T2=(T or 1.0) ** 2, C=s.shape[-1], N=s.shape[0] if s.dim() > 1 else 1)
-            return {"ok": False, "message": f"{msg}. Example: {_describe_case(name, args)} returned {_fmt(got)}, expected {_fmt(expected)}."}
-    case, args, got, expected, kind = failures[0]
+    for id, variant in check.variants():
+        if all(v is not None and close(res["value"], v)
+               for v, res in ((_eval_variant(variant, a, None, None)[0], res) for a, res in zip(decoded, results))):
+            mistake = say(id, **hint_values(args, check.temperature_arg))
+            return {**verdict("loss.known_mistake", mistake=mistake, case=desc, got=_fmt(got), expected=_fmt(expected)),
+                    "mistake": id}
     extra = ""
     if kind == "value" and isinstance(got, (int, float)) and isinstance(expected, (int, float)):
         if got < -1e-6 and expected >= 0:
-            extra = (" The loss is negative, which a cross-entropy or KL divergence never is"
-                     + ("; F.kl_div expects log-probabilities as its first argument" if check in ("kd_kl_loss", "distillation_loss") else "")
-                     + ".")
+            extra = say("loss.mismatch.negative",
+                        kl_div=say("loss.mismatch.negative_kl_div") if check.kl_div_hint else "")
         elif expected != 0 and got != 0:
-            ratio = got / expected
-            extra = f" Your value is {ratio:.4g} times the expected one."
-            T = args[2] if check == "kd_kl_loss" else None
-            s = args[0]
-            known = []
-            if T is not None and T != 1:
-                known += [(1 / T**2, f"off by exactly T² = {T**2:g}: multiply the KL term by T**2"),
-                          (1 / T, f"off by a factor of T = {T:g}: the KL term is scaled by T**2")]
-            if s.dim() > 1:
-                known += [(1 / s.shape[-1], f"off by a factor of C = {s.shape[-1]}: use reduction='batchmean', not 'mean'"),
-                          (float(s.shape[0]), f"off by a factor of N = {s.shape[0]}: average over the batch, don't sum")]
-            else:
-                known += [(1 / s.shape[-1], f"off by a factor of C = {s.shape[-1]} on a 1-D input: treat (C,) as a batch of one")]
-            for r, msg in known:
-                if r != 1 and abs(ratio - r) <= 1e-3 * abs(r):
-                    extra = f" {msg[0].upper()}{msg[1:]}."
-                    break
+            extra = _ratio_hint(check, args, got, expected)
     if kind == "gradient":
-        extra = " The value is right but the gradient is not: check for detached or constant terms."
-    return {"ok": False, "message": (
-        f"{_describe_case(name, args)} returned {_fmt(got)} as its {kind}, expected {_fmt(expected)}.{extra}")}
+        extra = say("loss.mismatch.gradient")
+    return verdict("loss.mismatch", case=desc, got=_fmt(got), kind=kind, expected=_fmt(expected), extra=extra)
 
 
-def _judge_distill(part: str, hidden: bool, res: dict) -> dict:
-    setup = _setup("distill_one_epoch", part, hidden)
-    nb = (len(_dec(setup["y"])) + setup["batch_size"] - 1) // setup["batch_size"]
-    if "error" in res:
-        return {"ok": False, "message": f"distill_one_epoch {res['error']}"}
-    if part == "teacher":
-        if not res["teacher"]:
-            return {"ok": False, "message": "the teacher was never called: compute its logits for every batch"}
+def _forward_mistake(log: list, never_called: str, training: str, grad_enabled: str) -> dict | None:
+    """From a log of ``[training, grad enabled]`` per forward pass: the first mistake it shows, or None."""
+    if not log:
+        return verdict(never_called)
+    if any(tr for tr, _ in log):
+        return verdict(training)
+    if any(g for _, g in log):
+        return verdict(grad_enabled)
+    return None
+
+
+# ----- distill_one_epoch ----------------------------------------------------------------------------
+def _judge_teacher(setup, res):
+    got_grads = any(g is not None for g in res["teacher_grads"])
+    mistake = _forward_mistake(res["teacher"], "loop.teacher_not_called", "loop.teacher_train_mode",
+                               "loop.teacher_got_grads" if got_grads else "loop.teacher_grad_enabled")
+    if mistake:
+        return mistake
+    if not _same(res["teacher_weights"], setup["teacher_state"]):
+        return verdict("loop.teacher_changed")
+    return OK
+
+
+def _judge_student_mode(setup, res):
+    if not res["student"]:
+        return verdict("loop.student_not_called")
+    if not all(res["student"]):
+        return verdict("loop.student_eval_mode")
+    return OK
+
+
+def _judge_steps(setup, res):
+    nb = _batches(setup)
+    if res["steps"] != nb:
+        return verdict("loop.step_count", steps=res["steps"], batches=nb)
+    if res["backward"] != nb:
+        return verdict("loop.backward_count", backward=res["backward"], batches=nb)
+    _, ref_w = distill_reference(setup)
+    if not close(res["student_weights"], ref_w):
+        _, w = distill_reference(setup, "no_zero_grad")
+        if close(res["student_weights"], w):
+            return verdict("loop.no_zero_grad")
+        if _same(res["student_weights"], setup["student_state"]):
+            return verdict("loop.weights_unchanged_order")
+    return OK
+
+
+def _judge_epoch_loss(setup, res):
+    """The returned mean batch loss and the trained weights match the reference epoch."""
+    ref_losses, ref_w = distill_reference(setup)
+    if not close(res["student_weights"], ref_w):
+        for variant in LOOP_VARIANTS:
+            _, w = distill_reference(setup, variant)
+            if close(res["student_weights"], w):
+                return {**verdict("loop.weights_known_mistake", mistake=say(f"loop.{variant}")), "mistake": f"loop.{variant}"}
+        if _same(res["student_weights"], setup["student_state"]):
+            return verdict("loop.weights_unchanged")
         if any(training for training, _ in res["teacher"]):
-            return {"ok": False, "message": "teacher was in training mode (dropout active): call teacher.eval() before the loop"}
-        if any(grad for _, grad in res["teacher"]):
-            msg = "the teacher's forward pass ran with gradients enabled: wrap it in torch.no_grad()"
-            if any(g is not None for g in res["teacher_grads"]):
-                msg = "teacher received gradients: wrap its forward pass in torch.no_grad()"
-            return {"ok": False, "message": msg}
-        if not _close(res["teacher_weights"], setup["teacher_state"], rtol=0, atol=0):
-            return {"ok": False, "message": "the teacher's weights changed: only the student's parameters may be updated"}
-        return {"ok": True, "message": "ok"}
-    if part == "student_mode":
-        if not res["student"]:
-            return {"ok": False, "message": "the student was never called"}
-        if not all(res["student"]):
-            return {"ok": False, "message": "student was in eval mode during training: call student.train() before the loop"}
-        return {"ok": True, "message": "ok"}
-    ref_losses, ref_w = _distill_reference(setup)
-    if part == "steps":
-        if res["steps"] != nb:
-            return {"ok": False, "message": f"optimizer.step() ran {res['steps']} times for {nb} batches: call it once per batch"}
-        if res["backward"] != nb:
-            return {"ok": False, "message": f"loss.backward() ran {res['backward']} times for {nb} batches: call it once per batch"}
-        if not _close(res["student_weights"], ref_w):
-            _, w = _distill_reference(setup, "no_zero_grad")
-            if _close(res["student_weights"], w):
-                return {"ok": False, "message": _LOOP_VARIANTS[0][1]}
-            if _close(res["student_weights"], setup["student_state"], rtol=0, atol=0):
-                return {"ok": False, "message": "the student's weights did not change: call optimizer.zero_grad(), "
-                                                "loss.backward(), optimizer.step() in that order"}
-        return {"ok": True, "message": "ok"}
-    # part == "loss": the returned mean batch loss and the trained weights match the reference epoch.
-    if not _close(res["student_weights"], ref_w):
-        for variant, message in _LOOP_VARIANTS:
-            _, w = _distill_reference(setup, variant)
-            if _close(res["student_weights"], w):
-                return {"ok": False, "message": f"the student's weights after one epoch differ from the reference: {message}"}
-        if _close(res["student_weights"], setup["student_state"], rtol=0, atol=0):
-            return {"ok": False, "message": "the student's weights did not change: call optimizer.step() for every batch"}
-        if any(training for training, _ in res["teacher"]):
-            return {"ok": False, "message": "the student's weights after one epoch differ from the reference epoch because "
-                                            "the teacher was in training mode (dropout active): call teacher.eval()"}
+            return verdict("loop.weights_teacher_train")
         if res["student"] and not all(res["student"]):
-            return {"ok": False, "message": "the student's weights after one epoch differ from the reference epoch; "
-                                            "the student was in eval mode: call student.train()"}
-        return {"ok": False, "message": "the student's weights after one epoch differ from the reference epoch: use "
-                                        "kd.losses.distillation_loss(student_logits, teacher_logits, labels, T, alpha), "
-                                        "zero_grad, backward and step once per batch, and the teacher in eval mode"}
+            return verdict("loop.weights_student_eval")
+        return verdict("loop.weights_differ")
     mean = sum(ref_losses) / len(ref_losses)
     if "loss" not in res:
-        if "loss_tensor" in res and _close(res["loss_tensor"], mean):
-            return {"ok": False, "message": "returned a tensor; return the mean batch loss as a Python float (use loss.item())"}
-        return {"ok": False, "message": f"returned a {res.get('loss_type')}; return the mean batch loss as a Python float"}
+        if "loss_tensor" in res and close(res["loss_tensor"], mean):
+            return verdict("loop.returned_tensor")
+        return verdict("loop.returned_type", type=res.get("loss_type"))
     got = res["loss"]
-    if _close(got, mean):
-        return {"ok": True, "message": "ok"}
-    if _close(got, ref_losses[-1]):
-        return {"ok": False, "message": "returned the last batch's loss; return the mean over all batches"}
-    if _close(got, sum(ref_losses)):
-        return {"ok": False, "message": f"returned the sum of the batch losses; divide by the number of batches ({nb})"}
-    return {"ok": False, "message": f"returned {got:.6g}, expected the mean batch loss {mean:.6g}"}
+    if close(got, mean):
+        return OK
+    if close(got, ref_losses[-1]):
+        return verdict("loop.last_batch")
+    if close(got, sum(ref_losses)):
+        return verdict("loop.sum", batches=_batches(setup))
+    return verdict("loop.wrong_mean", got=got, expected=mean)
 
 
-def _judge_accuracy(part: str, hidden: bool, res: dict) -> dict:
-    setup = _setup("evaluate_accuracy", part, hidden)
+def _batches(setup) -> int:
+    return (len(decode(setup["y"])) + setup["batch_size"] - 1) // setup["batch_size"]
+
+
+_DISTILL_PARTS = {"teacher": _judge_teacher, "student_mode": _judge_student_mode, "steps": _judge_steps,
+                  "loss": _judge_epoch_loss}
+
+
+def judge_distill(name: str, check, part: str, hidden: bool, res: dict) -> dict:
     if "error" in res:
-        return {"ok": False, "message": f"evaluate_accuracy {res['error']}"}
-    if part == "mode":
-        if not res["forward"]:
-            return {"ok": False, "message": "the model was never called"}
-        if any(tr for tr, _ in res["forward"]):
-            return {"ok": False, "message": "model was in training mode (dropout active): call model.eval() first"}
-        if any(g for _, g in res["forward"]):
-            return {"ok": False, "message": "gradients were tracked during evaluation: wrap the loop in torch.no_grad()"}
-        return {"ok": True, "message": "ok"}
-    m, _ = _seeded_state(setup["model_spec"], 0)
+        return verdict("loop.error", error=res["error"])
+    return _DISTILL_PARTS[part](check.cases(name, part, hidden), res)
+
+
+# ----- evaluate_accuracy ----------------------------------------------------------------------------
+def _judge_accuracy_mode(setup, res):
+    return _forward_mistake(res["forward"], "acc.not_called", "acc.train_mode", "acc.grad_enabled") or OK
+
+
+def _judge_accuracy_value(setup, res):
+    m = build(setup["model_spec"], setup["model_state"], seed=0)
     with torch.no_grad():
-        for p, v in zip(m.parameters(), setup["model_state"]):
-            p.copy_(torch.tensor(v))
         m.eval()
-        X, y = _dec(setup["X"]), _dec(setup["y"])
+        X, y = decode(setup["X"]), decode(setup["y"])
         correct = (m(X).argmax(-1) == y)
     acc = correct.float().mean().item()
     bs = setup["batch_size"]
     per_batch = [correct[i:i + bs].float().mean().item() for i in range(0, len(y), bs)]
     if "value" not in res:
-        if "value_tensor" in res and _close(res["value_tensor"], acc):
-            return {"ok": False, "message": "returned a tensor; return a Python float (use .item() or float(...))"}
-        return {"ok": False, "message": f"returned a {res.get('value_type')}; return the accuracy as a Python float in [0, 1]"}
+        if "value_tensor" in res and close(res["value_tensor"], acc):
+            return verdict("acc.returned_tensor")
+        return verdict("acc.returned_type", type=res.get("value_type"))
     got = res["value"]
-    if _close(got, acc, rtol=0, atol=1e-6):
-        return {"ok": True, "message": "ok"}
-    if _close(got, 100 * acc, rtol=0, atol=1e-4):
-        return {"ok": False, "message": f"returned a percentage ({got:g}); return a fraction in [0, 1]"}
-    if _close(got, float(correct.sum().item()), rtol=0, atol=1e-6):
-        return {"ok": False, "message": f"returned the number of correct predictions ({got:g}); divide by the number of examples"}
-    if _close(got, sum(per_batch) / len(per_batch), rtol=0, atol=1e-6):
-        return {"ok": False, "message": "averaged the per-batch accuracies, but the last batch is smaller: "
-                                        "count the correct predictions over all batches and divide by the total"}
-    why = ""
-    if any(tr for tr, _ in res["forward"]):
-        why = ": the model was in training mode (dropout active), call model.eval() first"
-    return {"ok": False, "message": f"returned {got:.6g}, expected the accuracy {acc:.6g}{why}"}
+    if close(got, acc, rtol=0, atol=1e-6):
+        return OK
+    if close(got, 100 * acc, rtol=0, atol=1e-4):
+        return verdict("acc.percentage", got=got)
+    if close(got, float(correct.sum().item()), rtol=0, atol=1e-6):
+        return verdict("acc.count", got=got)
+    if close(got, sum(per_batch) / len(per_batch), rtol=0, atol=1e-6):
+        return verdict("acc.batch_mean")
+    why = say("acc.wrong.train_mode") if any(tr for tr, _ in res["forward"]) else ""
+    return verdict("acc.wrong", got=got, expected=acc, why=why)
 
 
-def _judge_fit(part: str, hidden: bool, res: dict) -> dict:
-    setup = _setup("fit_soft_targets", part, hidden)
-    steps = setup["steps"]
+_ACCURACY_PARTS = {"mode": _judge_accuracy_mode, "value": _judge_accuracy_value}
+
+
+def judge_accuracy(name: str, check, part: str, hidden: bool, res: dict) -> dict:
     if "error" in res:
-        return {"ok": False, "message": f"fit_soft_targets {res['error']}"}
-    if part == "losses":
-        if "losses" not in res:
-            return {"ok": False, "message": f"returned a {res.get('losses_type')}; return the list of per-step loss values"}
-        vals = res["losses"]
-        if len(vals) != steps:
-            return {"ok": False, "message": f"returned {len(vals)} loss values for steps={steps}: record one per step"}
-        if any(v is None for v in vals):
-            return {"ok": False, "message": "the list must hold numbers (use loss.item())"}
-        if not _finite(vals):
-            return {"ok": False, "message": "the loss became NaN or infinite: check the loss and the learning rate"}
-        if not vals[-1] < vals[0] - 1e-3:
-            return {"ok": False, "message": (
-                f"the loss does not go down (first {vals[0]:.4g}, last {vals[-1]:.4g}): the loss must compare the "
-                "student's predictions with teacher_probs, not with the student's own predictions (the seed's bug)")}
-        return {"ok": True, "message": "ok"}
-    # part == "fit": the module itself now predicts teacher_probs.
-    spec = setup["student_spec"]
-    m, _ = _seeded_state(spec, 0)
-    X, P = _dec(setup["inputs"]), _dec(setup["teacher_probs"])
+        return verdict("acc.error", error=res["error"])
+    return _ACCURACY_PARTS[part](check.cases(name, part, hidden), res)
+
+
+# ----- fit_soft_targets -----------------------------------------------------------------------------
+def _judge_fit_losses(setup, res):
+    steps = setup["steps"]
+    if "losses" not in res:
+        return verdict("fit.returned_type", type=res.get("losses_type"))
+    vals = res["losses"]
+    if len(vals) != steps:
+        return verdict("fit.length", n=len(vals), steps=steps)
+    if any(v is None for v in vals):
+        return verdict("fit.not_numbers")
+    if not _finite(vals):
+        return verdict("fit.not_finite")
+    if not vals[-1] < vals[0] - 1e-3:
+        return verdict("fit.not_decreasing", first=vals[0], last=vals[-1])
+    return OK
+
+
+def _judge_fit_weights(setup, res):
+    """The module itself now predicts teacher_probs."""
+    m = build(setup["student_spec"], res["weights"], seed=0)
+    X, P = decode(setup["inputs"]), decode(setup["teacher_probs"])
     with torch.no_grad():
-        for p, v in zip(m.parameters(), res["weights"]):
-            p.copy_(torch.tensor(v))
         q = torch.softmax(m(X), -1)
     err = (q - P).abs().max().item()
     if not math.isfinite(err):
-        return {"ok": False, "message": "the trained student outputs NaN: the loss diverged"}
+        return verdict("fit.nan")
     if err <= 0.05:
-        return {"ok": True, "message": "ok"}
-    if _close(res["weights"], setup["student_state"], rtol=0, atol=0):
-        return {"ok": False, "message": ("the module passed in did not change: train it in place (optimizer over "
-                                         "student.parameters(), then loss.backward() and optimizer.step())")}
+        return OK
+    if _same(res["weights"], setup["student_state"]):
+        return verdict("fit.unchanged")
     sharp = q.max(-1).values.mean().item()
     if sharp > 0.95:
-        return {"ok": False, "message": (
-            f"the student's predictions are nearly one-hot (mean top probability {sharp:.3f}) while the targets are "
-            "soft: train on the full teacher_probs, not on their argmax or on the student's own predictions (the seed's bug)")}
-    return {"ok": False, "message": (
-        f"after training, softmax(student(inputs)) is up to {err:.3f} away from teacher_probs (allowed 0.05): "
-        "minimise a soft-target loss such as KL(teacher_probs || softmax(student(inputs)))")}
+        return verdict("fit.one_hot", sharp=sharp)
+    return verdict("fit.far", err=err)
 
 
-def _judge_final(res: dict) -> dict:
-    ref = _load_reference()
-    models, data = _lazy(ref, "models"), _lazy(ref, "data")
+_FIT_PARTS = {"losses": _judge_fit_losses, "fit": _judge_fit_weights}
+
+
+def judge_fit(name: str, check, part: str, hidden: bool, res: dict) -> dict:
+    if "error" in res:
+        return verdict("fit.error", error=res["error"])
+    return _FIT_PARTS[part](check.cases(name, part, hidden), res)
+
+
+# ----- the final student ----------------------------------------------------------------------------
+def judge_final(name: str, check, part: str, hidden: bool, res: dict) -> dict:
+    models, data = load_reference("models"), load_reference("data")
     epochs = res["epochs"]
     if epochs > FINAL_MAX_EPOCHS:
-        return {"ok": False, "message": f"EPOCHS = {epochs}: reach the target within {FINAL_MAX_EPOCHS} epochs"}
+        return verdict("final.epochs", epochs=epochs, max_epochs=FINAL_MAX_EPOCHS)
     params = res["params"]
     shapes = [tuple(s) for _, s, _ in params]
     if len(shapes) != 4 or shapes[0][1:] != (64,) or shapes[-2][0] != 10:
-        return {"ok": False, "message": ("the student must be kd.models.build_model(kd.models.student_config(hidden=...)), "
-                                         f"a one-hidden-layer MLP on 64 pixels; got parameter shapes {shapes}")}
-    hidden = shapes[0][0]
-    if hidden > FINAL_MAX_HIDDEN:
-        return {"ok": False, "message": f"the student's hidden layer has {hidden} units; at most {FINAL_MAX_HIDDEN} are allowed"}
-    m = models.build_model(models.student_config(hidden=hidden))
+        return verdict("final.architecture", shapes=shapes)
+    hidden_units = shapes[0][0]
+    if hidden_units > FINAL_MAX_HIDDEN:
+        return verdict("final.too_wide", hidden=hidden_units, max_hidden=FINAL_MAX_HIDDEN)
+    m = models.build_model(models.student_config(hidden=hidden_units))
     with torch.no_grad():
         for p, (_, s, v) in zip(m.parameters(), params):
             p.copy_(torch.tensor(v))
@@ -355,5 +368,5 @@ def _judge_final(res: dict) -> dict:
         splits = data.load_splits("digits")
         acc = (m(splits.X_test).argmax(-1) == splits.y_test).float().mean().item()
     if acc < FINAL_ACCURACY:
-        return {"ok": False, "message": f"test accuracy {acc:.4f} is below the target {FINAL_ACCURACY}"}
-    return {"ok": True, "message": f"test accuracy {acc:.4f}"}
+        return verdict("final.below_target", acc=acc, target=FINAL_ACCURACY)
+    return verdict("final.ok", ok=True, acc=acc)

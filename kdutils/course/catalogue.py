@@ -3,8 +3,14 @@
 A submission is the *released* notebook of an assignment with its solution cells filled in:
 by default with the reference solution (markers removed), and with other code where the entry
 says so. Entries also say which autograded cells must lose points and which diagnostic words
-the feedback must contain. Used by ``tests/test_nbgrader.py`` and ``make grade-demo``
-(``kdutils.course``), and described in the book chapter "For instructors".
+the feedback must contain. Used by ``make grade-demo`` (``kdutils.course.demo``), the benchmark
+(``make bench``) and the tests (``tests/test_nbgrader.py``, ``tests/test_grading.py``), and
+described in the book chapter "For instructors".
+
+Public helpers: ``catalogue()``, ``write(sub, course)``, ``write_demo_class(course)``,
+``solution_cells(assignment)``, ``max_points``, ``tests_of``, and the function-body builders
+``fn``, ``distill_loop``, ``fit_fn`` and ``accuracy_fn``; ``FIRST_FAILING`` names the test cell each
+known mistake of ``LOSSES_BUGS`` must fail.
 """
 from __future__ import annotations
 
@@ -15,6 +21,10 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[2]
+
+__all__ = ["Submission", "catalogue", "write", "write_demo_class", "build", "solution_cells", "solution_source",
+           "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "LOSSES_BUGS", "FIRST_FAILING", "ARGS",
+           "ALT_LOSSES", "TAMPER_LOSSES", "LOSSES_OTHERS", "TRAINING", "DEMO"]
 
 
 @dataclass
@@ -40,6 +50,7 @@ def solution_source(source: str) -> str:
 
 
 def solution_cells(assignment: str) -> dict[str, str]:
+    """``{grade_id: code}`` of the solution cells of ``solutions/<assignment>``, markers removed."""
     nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
     return {c.metadata["nbgrader"]["grade_id"]: solution_source(c.source) for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
@@ -69,6 +80,7 @@ def build(sub: Submission, release: Path) -> nbformat.NotebookNode:
 
 
 def write(sub: Submission, course: Path) -> Path:
+    """Write ``sub``'s notebook into ``course/submitted/<student>/<assignment>/``; returns its path."""
     path = course / "submitted" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(build(sub, course / "exercises"), path)
@@ -76,11 +88,13 @@ def write(sub: Submission, course: Path) -> Path:
 
 
 def tests_of(fn: str, assignment: str = "losses") -> tuple[str, ...]:
+    """The grade ids of the test cells of function ``fn`` (one per part of its check)."""
     from kdutils.grading import PARTS
     return tuple(f"test_{fn}_{p}" for p in PARTS[fn])
 
 
 def max_points(course: Path, assignment: str) -> float:
+    """The autograded points of ``assignment`` in ``course``."""
     nb = nbformat.read(course / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
     return sum(c.metadata["nbgrader"].get("points", 0) for c in nb.cells
                if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code")
@@ -90,6 +104,7 @@ def max_points(course: Path, assignment: str) -> float:
 # Function bodies used by the entries
 # ---------------------------------------------------------------------------------------------
 def fn(name: str, args: str, body: str) -> str:
+    """The source of ``def name(args):`` with ``body`` indented."""
     return f"def {name}({args}):\n" + "\n".join("    " + l for l in body.strip("\n").splitlines())
 
 
@@ -151,14 +166,14 @@ def losses_bug_students() -> list[Submission]:
             f, body, word = LOSSES_BUGS[b]
             cells[f] = fn(f, ARGS[f], body)
             words.append(word)
-            lose.append(_first_failing[b])
+            lose.append(FIRST_FAILING[b])
         subs.append(Submission(student, "losses", "buggy: " + ", ".join(bugs), cells=cells,
                                lose=tuple(lose), words=tuple(words)))
     return subs
 
 
 # The test cell that each mistake must fail (it may fail others of the same function too).
-_first_failing = {
+FIRST_FAILING = {
     "softmax_wrong_dim": "test_softmax_with_temperature_batch",
     "softmax_times_T": "test_softmax_with_temperature_temperature",
     "softmax_overflow": "test_softmax_with_temperature_stable",
@@ -286,7 +301,8 @@ FIT_ARGS, DOE_ARGS, ACC_ARGS = "student, inputs, teacher_probs, steps=200, lr=0.
     "student, teacher, loader, optimizer, T, alpha", "model, loader"
 
 
-def _loop(teacher_eval=True, no_grad=True, student_train=True, zero_grad=True, ret="sum(losses) / len(losses)"):
+def distill_loop(teacher_eval=True, no_grad=True, student_train=True, zero_grad=True, ret="sum(losses) / len(losses)"):
+    """A ``distill_one_epoch`` source: correct by default; each flag set to False leaves out one step."""
     lines = []
     if teacher_eval:
         lines.append("teacher.eval()")
@@ -304,7 +320,16 @@ def _loop(teacher_eval=True, no_grad=True, student_train=True, zero_grad=True, r
     return fn(DOE, DOE_ARGS, "\n".join(lines))
 
 
-def _acc(eval_mode=True, no_grad=True, ret="correct / total"):
+def fit_fn(optimizer: str, loss: str, zero_grad: str = "opt.zero_grad()", record: str = "loss.item()") -> str:
+    """A ``fit_soft_targets`` source: ``steps`` steps of ``optimizer`` on ``loss`` of ``q``, the student's probabilities."""
+    return fn(FIT, FIT_ARGS, "\n".join([
+        f"opt = {optimizer}", "out = []", "for _ in range(steps):", "    q = F.softmax(student(inputs), dim=-1)",
+        f"    loss = {loss}", f"    {zero_grad}", "    loss.backward()", "    opt.step()", f"    out.append({record})",
+        "return out"]))
+
+
+def accuracy_fn(eval_mode=True, no_grad=True, ret="correct / total"):
+    """An ``evaluate_accuracy`` source: correct by default; a flag set to False leaves out eval() or no_grad()."""
     body = (("model.eval()\n" if eval_mode else "") + "correct = total = 0\n" +
             ("with torch.no_grad():\n" if no_grad else "if True:\n") +
             "    for x, y in loader:\n"
@@ -319,35 +344,28 @@ TRAINING = [
     Submission("blank", "training", "the released notebook, untouched", blank=(FIT, DOE, ACC, "final_student"),
                lose=tests_of(FIT) + tests_of(DOE) + tests_of(ACC) + ("test_final_student",)),
     Submission("bug_a", "training", "buggy: the seed's bug (own predictions as target), no zero_grad, a percentage",
-               cells={FIT: fn(FIT, FIT_ARGS, "opt = torch.optim.SGD(student.parameters(), lr=lr)\nout = []\n"
-                                             "for _ in range(steps):\n"
-                                             "    q = F.softmax(student(inputs), -1)\n"
-                                             "    loss = F.kl_div(q.log(), q.detach(), reduction='batchmean')\n"
-                                             "    opt.zero_grad(); loss.backward(); opt.step(); out.append(loss.item())\n"
-                                             "return out"),
-                      DOE: _loop(zero_grad=False),
-                      ACC: _acc(ret="100 * correct / total")},
+               cells={FIT: fit_fn("torch.optim.SGD(student.parameters(), lr=lr)",
+                                  "F.kl_div(q.log(), q.detach(), reduction='batchmean')"),
+                      DOE: distill_loop(zero_grad=False),
+                      ACC: accuracy_fn(ret="100 * correct / total")},
                lose=("test_fit_soft_targets_losses", "test_fit_soft_targets_fit", "test_distill_one_epoch_loss",
                      "test_distill_one_epoch_steps", "test_evaluate_accuracy_value"),
                words=("own predictions", "zero_grad()", "percentage")),
     Submission("bug_b", "training", "buggy: teacher left in train mode and with gradients, model not in eval mode",
-               cells={DOE: _loop(teacher_eval=False, no_grad=False), ACC: _acc(eval_mode=False)},
+               cells={DOE: distill_loop(teacher_eval=False, no_grad=False), ACC: accuracy_fn(eval_mode=False)},
                lose=("test_distill_one_epoch_teacher", "test_evaluate_accuracy_mode"),
                words=("teacher.eval()", "model.eval()")),
     Submission("bug_c", "training", "buggy: teacher forward with gradients, student in eval mode, returns a tensor, "
                                     "no torch.no_grad() in evaluation",
-               cells={DOE: _loop(no_grad=False, student_train=False, ret="torch.tensor(losses).mean()"),
-                      ACC: _acc(no_grad=False)},
+               cells={DOE: distill_loop(no_grad=False, student_train=False, ret="torch.tensor(losses).mean()"),
+                      ACC: accuracy_fn(no_grad=False)},
                lose=("test_distill_one_epoch_teacher", "test_distill_one_epoch_student_mode",
                      "test_distill_one_epoch_loss", "test_evaluate_accuracy_mode"),
                words=("torch.no_grad()", "student.train()", "Python float")),
     Submission("alt", "training", "alternative correct: Adam and soft cross-entropy, inference_mode, student.zero_grad()",
-               cells={FIT: fn(FIT, FIT_ARGS, "opt = torch.optim.Adam(student.parameters(), lr=0.05)\nhist = []\n"
-                                             "for step in range(steps):\n"
-                                             "    q = F.softmax(student(inputs), dim=-1)\n"
-                                             "    loss = kd.losses.soft_cross_entropy(q, teacher_probs)\n"
-                                             "    student.zero_grad()\n    loss.backward()\n    opt.step()\n"
-                                             "    hist.append(float(loss))\nreturn hist"),
+               cells={FIT: fit_fn("torch.optim.Adam(student.parameters(), lr=0.05)",
+                                  "kd.losses.soft_cross_entropy(q, teacher_probs)",
+                                  zero_grad="student.zero_grad()", record="float(loss)"),
                       DOE: fn(DOE, DOE_ARGS, "teacher.train(False)\nstudent.train(True)\ntotal, n = 0.0, 0\n"
                                              "for x, y in loader:\n"
                                              "    with torch.inference_mode():\n        t = teacher(x)\n"

@@ -1,0 +1,117 @@
+"""What a reader gets beyond the pages (a local Sphinx extension of the book).
+
+* **One home.** The book's URL (``html.baseurl``) and its repository (``repository.url``,
+  ``repository.branch``) are set once, in ``_config.yml``; Jupyter Book turns them into
+  ``html_baseurl`` and ``html_theme_options`` (``sphinx.recursive_update: true`` keeps them).
+  This extension checks both and offers them to the chapters as MyST substitutions
+  ``{{ book_url }}``, ``{{ repository_url }}``, ``{{ exercises_url }}`` and ``{{ exercises_link }}``, so no page
+  carries a copy. ``make exercises`` reads the same two keys (``kdutils.course.home``).
+* **The assignments as one download.** ``exercises/`` (the released notebooks) is zipped to
+  ``_build/downloads/kd-book-assignments.zip`` (deterministic: sorted, fixed timestamps),
+  which *The graded exercises* links with the ``{download}`` role.
+* **The executed notebook in the download menu.** sphinx-book-theme offers
+  ``_build/jupyter_execute/<page>.ipynb``; myst-nb 1.2.0 writes that file from the notebook it
+  read, which carries outputs only when the page was executed in this build: a page served from
+  the jupyter-cache got a notebook without outputs. Before the theme copies it, the outputs are
+  merged back from the cache.
+* **Citations as list items.** docutils puts each citation (``role="doc-biblioentry"``, a role
+  DPUB-ARIA 1.1 deprecated) inside ``role="list"``, which ARIA allows only list items in
+  (axe-core: aria-required-children, critical); they become ``role="listitem"``.
+* **The PDF in the navigation.** ``make pdf`` writes ``_build/pdf/book.pdf`` and copies it to
+  the site root; a sidebar template links it from every page.
+"""
+from __future__ import annotations
+
+import re
+import zipfile
+from pathlib import Path
+
+ZIP_NAME = "kd-book-assignments.zip"
+_URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+def _check_url(name: str, value) -> str:
+    if not isinstance(value, str) or not _URL.match(value):
+        raise ValueError(f"_config.yml: {name} must be an http(s) URL, got {value!r}")
+    return value
+
+
+def _home_substitutions(app, config) -> None:
+    theme = config.html_theme_options
+    book = _check_url("html.baseurl", config.html_baseurl)
+    if not book.endswith("/"):
+        raise ValueError(f"_config.yml: html.baseurl must end with '/', got {book!r}")
+    repo = _check_url("repository.url", theme.get("repository_url")).rstrip("/")
+    branch = theme.get("repository_branch") or "main"
+    subs = dict(getattr(config, "myst_substitutions", {}) or {})
+    exercises = f"{repo}/tree/{branch}/exercises"
+    # A substitution's value is parsed as Markdown, so a link is written as one.
+    subs.update(book_url=book, repository_url=repo, exercises_url=exercises, exercises_link=f"<{exercises}>")
+    config.myst_substitutions = subs
+    # The PDF link in the primary sidebar, after the chapter navigation.
+    config.templates_path = [*config.templates_path, str(Path(__file__).parent / "templates")]
+    sidebars = dict(config.html_sidebars or {})
+    default = ["navbar-logo.html", "icon-links.html", "search-button-field.html", "sbt-sidebar-nav.html"]
+    sidebars["**"] = [*sidebars.get("**", default), "kd-pdf-link.html"]
+    config.html_sidebars = sidebars
+
+
+def write_assignments_zip(exercises: Path, dest: Path) -> Path:
+    """Zip the released notebooks under ``exercises/`` into ``dest``; rewrite only when the bytes change."""
+    files = sorted(p for p in exercises.rglob("*")
+                   if p.is_file() and ".ipynb_checkpoints" not in p.parts and "__pycache__" not in p.parts)
+    if not any(p.suffix == ".ipynb" for p in files):
+        raise FileNotFoundError(f"no released notebook under {exercises}; run `make exercises`")
+    tmp = dest.with_suffix(".tmp")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in files:
+            info = zipfile.ZipInfo(str(Path("kd-book-assignments") / p.relative_to(exercises)), (1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, p.read_bytes())
+    if dest.exists() and dest.read_bytes() == tmp.read_bytes():
+        tmp.unlink()
+    else:
+        tmp.replace(dest)
+    return dest
+
+
+def _assignments_zip(app) -> None:
+    build = Path(app.outdir).parent
+    write_assignments_zip(Path(app.srcdir) / "exercises", build / "downloads" / ZIP_NAME)
+
+
+def _executed_notebook(app, pagename, templatename, context, doctree) -> None:
+    path = Path(app.outdir).parent / "jupyter_execute" / f"{pagename}.ipynb"
+    if not path.exists():
+        return
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    if all(c.get("execution_count") for c in nb.cells if c.cell_type == "code"):
+        return
+    cache_dir = Path(getattr(app.config, "nb_execution_cache_path", "") or Path(app.outdir).parent / ".jupyter_cache")
+    if not cache_dir.is_dir():
+        return
+    from jupyter_cache import get_cache
+
+    try:
+        _, merged = get_cache(str(cache_dir)).merge_match_into_notebook(nb)
+    except KeyError:  # no cached execution of this code: leave it (the tests report it)
+        return
+    nbformat.write(merged, path)
+
+
+def _citations_as_list_items(app, pagename, templatename, context, doctree) -> None:
+    if "body" in context and 'role="doc-biblioentry"' in context["body"]:
+        context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
+
+
+def setup(app):
+    app.connect("config-inited", _home_substitutions, priority=900)
+    app.connect("builder-inited", _assignments_zip)
+    # Before sphinx-book-theme's launch buttons (priority 500) copy the notebook to _sources/.
+    app.connect("html-page-context", _executed_notebook, priority=400)
+    app.connect("html-page-context", _citations_as_list_items)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,62 @@
+"""The grading worker: a fresh ``python -I`` process that makes the cases, computes the reference and judges.
+
+Started by ``kdutils.grading.prepare()`` (the first cell of the ``losses`` and ``training``
+notebooks; book chapter "For instructors"). It imports this folder as a private package
+``_kdgrading`` (never ``kdutils/__init__``) and answers one JSON request per line:
+``{"op": "cases" | "judge", "check": name, "part": ..., "hidden": ..., "results": ...}``,
+dispatched through ``checks.CHECKS``. Nothing here runs in the student's kernel.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import types
+
+if __name__ == "__main__":
+    # Run as a script: make this folder importable as the private package ``_kdgrading``.
+    _pkg = types.ModuleType("_kdgrading")
+    _pkg.__path__ = [os.path.dirname(os.path.abspath(__file__))]
+    sys.modules["_kdgrading"] = _pkg
+    __package__ = "_kdgrading"
+
+import torch  # noqa: E402
+
+from .checks import CHECKS  # noqa: E402
+from .messages import say  # noqa: E402
+
+__all__ = ["answer", "serve"]
+
+
+def answer(req: dict) -> dict:
+    """The reply to one request."""
+    name = req["check"]
+    check = CHECKS.get(name)
+    if check is None:
+        return {"ok": False, "message": say("worker.unknown_check", check=name)}
+    part, hidden = req.get("part"), req.get("hidden", False)
+    if req["op"] == "cases":
+        made = check.cases(name, part, hidden)
+        return {"cases": made} if isinstance(made, list) else made
+    return check.judge(name, check, part, hidden, req["results"])
+
+
+def serve() -> None:
+    """Worker loop: one JSON request per line on stdin, one JSON reply per line on stdout."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # nothing but replies on the real stdout
+    for line in sys.stdin:
+        try:
+            reply = answer(json.loads(line))
+        except Exception as e:  # never die silently: the kernel shows this message
+            reply = {"ok": False, "message": say("worker.error", error=type(e).__name__, text=e), "cases": []}
+        out.write(json.dumps(reply) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__" and "--worker" in sys.argv:
+    serve()

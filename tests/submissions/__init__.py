@@ -1,1 +1,0 @@
-"""Sample submissions of the nbgrader assignments: the demo class and the test catalogue."""

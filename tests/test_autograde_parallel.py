@@ -1,0 +1,185 @@
+"""``python -m kdutils.course autograde --jobs N``: parallel grading loses and duplicates nothing, and resumes.
+
+The oracle is the gradebook written by one job (stock nbgrader, one student after the other):
+2 and 4 jobs must give the same scores, one submission per student. A run killed with SIGKILL
+mid-batch and started again must grade only the students it had not finished and end with the
+same gradebook. Small class (the `losses` assignment, three students) to keep the run short.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kdutils import course
+from kdutils.course import autograde as ag
+from kdutils.course import gradestatus
+from kdutils.course import catalogue as cat
+
+CLASS = ("solution", "bug_a", "blank")
+TIMEOUT_ARG = "--nbgrader-arg=--Execute.timeout=60"
+
+
+# ------------------------------------------------------------------------------------------ fast
+def test_shard_parsing_names_the_bad_value():
+    assert ag.parse_shard(None) == (1, 1) and ag.parse_shard("2/3") == (2, 3)
+    for bad in ("0/2", "3/2", "1-2", "a/b", "1/0"):
+        with pytest.raises(ag.AutogradeError, match="--shard") as e:
+            ag.parse_shard(bad)
+        assert repr(bad) in str(e.value)
+
+
+def test_shards_partition_the_class_deterministically():
+    students = [f"s{i:03d}" for i in range(200)] + ["jane_doe", "j.smith"]
+    for n in (1, 2, 3, 5):
+        parts = [[s for s in students if ag.in_shard(s, i, n)] for i in range(1, n + 1)]
+        assert sorted(sum(parts, [])) == sorted(students)          # every student in exactly one shard
+        assert all(len(p) > len(students) / n / 2 for p in parts)  # and the shards are not lopsided
+    # a student's shard depends on its id only (the same on every machine, whoever else submitted)
+    assert [ag.in_shard("jane_doe", i, 3) for i in (1, 2, 3)].count(True) == 1
+
+
+def test_bad_arguments_are_named(tmp_path):
+    with pytest.raises(ag.AutogradeError, match="not a course directory"):
+        ag.autograde(tmp_path, "losses")
+    course.make_course(tmp_path)
+    with pytest.raises(ag.AutogradeError, match="--jobs must be >= 1, got 0"):
+        ag.autograde(tmp_path, "losses", jobs=0)
+    with pytest.raises(ag.AutogradeError, match="no gradebook at .*generate_assignment losses"):
+        ag.autograde(tmp_path, "losses", progress=False)
+
+
+def test_status_record_round_trip(tmp_path):
+    rec = gradestatus.StatusRecord(student="ann", assignment="losses", status="failed", reason="the kernel died",
+                                   problems=[{"notebook": "losses", "cell": "test_x", "kind": "dead_kernel",
+                                              "message": "m"}])
+    gradestatus.write_record(tmp_path, rec, log="nbgrader output")
+    assert gradestatus.read_records(tmp_path, "losses") == {"ann": rec}
+    assert gradestatus.failures(tmp_path, "losses") == [rec]
+    assert (tmp_path / "grading_status" / "losses" / "ann.log").read_text() == "nbgrader output"
+    with pytest.raises(ValueError, match="status must be"):
+        gradestatus.StatusRecord(student="x", assignment="losses", status="ok")
+
+
+# ------------------------------------------------------------------------------------------ slow
+@pytest.fixture(scope="module")
+def template(tmp_path_factory):
+    """A course with `losses` generated and three submissions, not yet graded."""
+    root = course.make_course(tmp_path_factory.mktemp("template"))
+    course.nbgrader("generate_assignment", "losses", "--force", cwd=root)
+    for sub in cat.catalogue():
+        if sub.assignment == "losses" and sub.student in CLASS:
+            cat.write(sub, root)
+    return root
+
+
+def _copy(template: Path, dest: Path) -> Path:
+    shutil.copytree(template, dest)
+    return dest
+
+
+def _cli(root: Path, *args: str, **kw) -> subprocess.Popen:
+    timeout = [] if any(a.startswith("--nbgrader-arg=--Execute.timeout") for a in args) else [TIMEOUT_ARG]
+    return subprocess.Popen([sys.executable, "-m", "kdutils.course", "autograde", "losses", "--course", str(root),
+                             "--no-progress", *timeout, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def one_job(template, tmp_path_factory):
+    root = _copy(template, tmp_path_factory.mktemp("jobs") / "j1")
+    p = _cli(root, "--jobs", "1")
+    out, _ = p.communicate()
+    assert p.returncode == 0, out
+    return ag.gradebook_scores(ag.default_db_url(root), "losses")
+
+
+@pytest.mark.slow
+def test_one_job_matches_the_catalogue(one_job):
+    assert set(one_job) == set(CLASS)
+    score, maximum, n = one_job["solution"]
+    assert score == maximum > 0 and n == 1
+    assert one_job["blank"][0] == 0
+    assert 0 < one_job["bug_a"][0] < maximum
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", [2, 4])
+def test_parallel_jobs_give_the_same_gradebook(template, one_job, tmp_path, jobs):
+    root = _copy(template, tmp_path / f"j{jobs}")
+    p = _cli(root, "--jobs", str(jobs))
+    out, _ = p.communicate()
+    assert p.returncode == 0, out
+    assert ag.gradebook_scores(ag.default_db_url(root), "losses") == one_job  # same scores, one submission each
+    recs = gradestatus.read_records(root, "losses")
+    assert sorted(recs) == sorted(CLASS) and all(r.status == "graded" for r in recs.values()), out
+    assert {s: r.score for s, r in recs.items()} == {s: v[0] for s, v in one_job.items()}
+    # started again: nothing left to grade
+    p = _cli(root, "--jobs", str(jobs))
+    out, _ = p.communicate()
+    assert p.returncode == 0 and "3 already graded, 0 to grade" in out, out
+
+
+def _nbgrader_children(root: Path) -> list[int]:
+    """Pids of nbgrader processes still working in ``root``."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if os.readlink(d / "cwd") == str(root) and b"autograde" in (d / "cmdline").read_bytes():
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.slow
+def test_sigkill_mid_batch_then_rerun_loses_nothing(template, one_job, tmp_path):
+    root = _copy(template, tmp_path / "killed")
+    status = root / "grading_status" / "losses"
+    p = _cli(root, "--jobs", "2")
+    deadline = time.monotonic() + 600
+    while not list(status.glob("*.json")) and time.monotonic() < deadline and p.poll() is None:
+        time.sleep(0.2)
+    assert p.poll() is None, "the batch finished before it could be killed"
+    first = {f.stem for f in status.glob("*.json")}
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    time.sleep(2)
+    assert _nbgrader_children(root) == [], "nbgrader children survived their parent"
+    before = set(gradestatus.read_records(root, "losses"))
+    assert first <= before < set(CLASS)
+    q = _cli(root, "--jobs", "2")
+    out, _ = q.communicate()
+    assert q.returncode == 0, out
+    assert f"{len(before)} already graded, {3 - len(before)} to grade" in out, out
+    assert ag.gradebook_scores(ag.default_db_url(root), "losses") == one_job
+
+
+@pytest.mark.slow
+def test_a_missing_notebook_a_dead_kernel_and_a_swallowed_interrupt_are_named_failures(template, tmp_path):
+    root = _copy(template, tmp_path / "failing")
+    (root / "submitted" / "bug_a" / "losses" / "losses.ipynb").rename(root / "submitted" / "bug_a" / "losses" / "x.txt")
+    segfault = cat.fn(cat.KD, cat.KD_ARGS, "import ctypes\nctypes.string_at(0)\nreturn None")
+    cat.write(cat.Submission("crash", "losses", "segfault in kd_kl_loss", cells={cat.KD: segfault}), root)
+    swallow = cat.fn(cat.SM, cat.SM_ARGS, "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n"
+                                          "    except BaseException:\n        pass")
+    cat.write(cat.Submission("swallow", "losses", "a loop that swallows the interrupt", cells={cat.SM: swallow}), root)
+    p = _cli(root, "--students", "bug_a,crash,swallow", "--jobs", "2", "--nbgrader-arg=--Execute.timeout=20")
+    out, _ = p.communicate()
+    assert p.returncode == 1, out
+    recs = gradestatus.read_records(root, "losses")
+    assert recs["bug_a"].status == "failed" and "missing" in recs["bug_a"].reason, recs["bug_a"]
+    assert recs["crash"].status == "failed" and "kernel died" in recs["crash"].reason, recs["crash"]
+    assert [p["kind"] for p in recs["crash"].problems] == ["dead_kernel"]
+    assert recs["swallow"].status == "failed" and "ignored the interrupt" in recs["swallow"].reason, recs["swallow"]
+    assert "softmax_with_temperature" in recs["swallow"].reason  # names the cell that hung
+    assert {f.student for f in gradestatus.failures(root, "losses")} == {"bug_a", "crash", "swallow"}
+    assert "3 failed: bug_a, crash, swallow" in out, out

@@ -8,15 +8,16 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book book-clean pdf linkcheck test exercises grade-demo bench browser system clean
+.PHONY: help venv book book-clean pdf linkcheck test exercises grade-demo bench browser system clean test-course
 
 help:
 	@echo "make book        build the Jupyter Book into _build/html"
 	@echo "make pdf         the whole book as _build/pdf/book.pdf (Chromium prints a single-page build)"
 	@echo "make test        run the whole test suite (builds the book, grades notebooks, drives a browser)"
-	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader"
+	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader (no gradebook entry is kept)"
 	@echo "make grade-demo  autograde the bundled demo class in a temporary course"
 	@echo "make bench       measure build, grading, distillation quality and speed"
+	@echo "make test-course the course workflow tests (zip_collect, one term end to end, exchange with two Unix users)"
 
 # The virtual environment is rebuilt only when the lock file or the package metadata change.
 # It installs the lock file requirements.txt with uv (measured on a fresh clone: see the README),
@@ -83,6 +84,9 @@ test: venv system
 
 exercises: venv
 	$(BIN)/python -m kdutils.course generate
+
+test-course: venv
+	$(BIN)/python -m pytest -q tests/test_course_*.py
 
 grade-demo: venv
 	$(BIN)/python -m kdutils.course grade-demo

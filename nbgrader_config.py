@@ -34,8 +34,25 @@ c.OverwriteCells.add_missing_cells = True
 # Released notebooks carry no outputs.
 c.ClearOutput.enabled = True
 
-# `nbgrader zip_collect <assignment>`: files in downloaded/<assignment>/archive/ named like
-# "<anything>_<student_id>_attempt_<timestamp>_<notebook>.ipynb" (an LMS export) are collected.
-c.FileNameCollectorPlugin.named_regexp = (
-    r".*_(?P<student_id>[A-Za-z0-9]+)_attempt_(?P<timestamp>[0-9\-]+)_(?P<file_id>\w+\.ipynb)"
-)
+# nbgrader's log, read by `python -m kdutils.course report` to say why a notebook failed to grade.
+c.NbGrader.logfile = ".nbgrader.log"
+
+# `nbgrader zip_collect <assignment>`: the files in downloaded/<assignment>/archive/ (zips or
+# notebooks) as Blackboard, Canvas or Moodle name them; the students are looked up in the roster
+# (`nbgrader db student import roster.csv`; Canvas and Moodle ids in its lms_user_id column).
+# A file that matches nothing stops the collection with an error. Blackboard's timestamps are
+# read in this time zone:
+c.ZipCollectApp.collector_plugin = "kdutils.course.collect.LMSCollector"
+c.LMSCollector.timezone = "UTC"
+
+# Late submissions (due dates: `nbgrader db assignment add losses --duedate=...`): free for
+# 15 minutes, then 10 % of the notebook's points per started day, zero after 7 days.
+# Extensions: `python -m kdutils.course extend losses alice --days 2`.
+c.AssignLatePenalties.plugin_class = "kdutils.course.late.LatePenalty"
+c.LatePenalty.grace_minutes = 15
+c.LatePenalty.per_day = 0.10
+c.LatePenalty.max_days = 7
+
+# `nbgrader export`: one row per student with, per assignment, score, lateness, penalty, status
+# (graded / needs manual grade / no submission) and one column per question.
+c.ExportApp.plugin_class = "kdutils.course.export.LMSExport"

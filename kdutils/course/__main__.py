@@ -14,6 +14,9 @@ COMMANDS = {
     "generate": "generate",
     "grade-demo": "demo",
     "autograde": "autograde",
+    "extend": "late",
+    "report": "report",
+    "release-feedback": "feedback",
 }
 
 

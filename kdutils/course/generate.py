@@ -13,6 +13,7 @@ import nbformat
 
 from .core import ASSIGNMENTS, ROOT, nbgrader
 from .home import Home, link_chapters, load_home
+from .where import require_course_dir
 
 __all__ = ["generate", "link_sources"]
 
@@ -66,6 +67,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    generate()
+    generate(require_course_dir(ROOT))
     print(f"regenerated {ROOT / 'exercises'} from {ROOT / 'solutions'}")
     return 0

@@ -1,0 +1,63 @@
+"""Housekeeping of a running course: student data is git-ignored, the commands refuse to write
+outside a course directory, the late policy is the one configured, the export and report read the
+gradebook the way nbgrader writes it."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kdutils.course.late import Policy, penalty
+from kdutils.course.where import NotACourseError, require_course_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("path", ["downloaded/losses/archive/x.zip", "submitted/alice/losses/losses.ipynb",
+                                  "autograded/alice/losses/losses.ipynb", "feedback/alice/losses/losses.html",
+                                  "release/losses/losses.ipynb", "exports/feedback-losses.zip", "grades.csv",
+                                  "roster.csv", "roster-2026.csv", "gradebook.db", ".nbgrader.log"])
+def test_student_data_is_git_ignored(path):
+    proc = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
+    assert proc.returncode == 0, f"{path} is not git-ignored"
+
+
+def test_course_files_are_not_ignored():
+    for path in ("solutions/losses/losses.ipynb", "exercises/losses/losses.ipynb", "nbgrader_config.py"):
+        assert subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT).returncode == 1, path
+
+
+def test_require_course_dir_names_the_path(tmp_path):
+    with pytest.raises(NotACourseError, match=f"{tmp_path} is not a course directory.*nbgrader_config.py"):
+        require_course_dir(tmp_path)
+    (tmp_path / "nbgrader_config.py").write_text("")
+    with pytest.raises(NotACourseError, match="solutions/ is missing"):
+        require_course_dir(tmp_path)
+    (tmp_path / "solutions").mkdir()
+    assert require_course_dir(tmp_path) == tmp_path.resolve()
+    assert require_course_dir(ROOT) == ROOT
+
+
+@pytest.mark.parametrize("command", [["report", "losses"], ["extend", "losses", "alice", "--days", "1"],
+                                     ["release-feedback", "losses"]])
+def test_commands_refuse_to_run_outside_a_course(tmp_path, command):
+    proc = subprocess.run([sys.executable, "-m", "kdutils.course", *command], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0
+    assert f"{tmp_path.resolve()} is not a course directory" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_late_policy():
+    p = Policy(grace_minutes=15, per_day=0.1, max_days=7)
+    assert penalty(p, 22, 0) == 0 and penalty(p, 22, 14 * 60) == 0
+    assert penalty(p, 22, 16 * 60) == pytest.approx(2.2)          # first started day
+    assert penalty(p, 22, 30 * 3600) == pytest.approx(4.4)        # second started day
+    assert penalty(p, 22, 7 * 86400 + 1) == 22                    # past max_days: everything
+    assert penalty(Policy(per_day=0.5), 10, 5 * 86400) == 10       # capped at the maximum
+    with pytest.raises(ValueError, match="per_day=1.5"):
+        Policy(per_day=1.5)
+    with pytest.raises(ValueError, match="grace_minutes=-1"):
+        Policy(grace_minutes=-1)

@@ -63,7 +63,7 @@ def soft_cross_entropy(student_probs: torch.Tensor, teacher_probs: torch.Tensor)
     A term with :math:`p_i = 0` contributes 0 even where :math:`q_i = 0`
     (the convention :math:`0 \log 0 = 0`). Averaged over the batch.
 
-    For the seed article's example, ``p = [0.8, 0.1, 0.1]`` and
+    For the source article's example, ``p = [0.8, 0.1, 0.1]`` and
     ``q = [0.6, 0.3, 0.1]``, this is 0.7593 nats (not the article's 0.16).
     It equals :math:`H(p) + \mathrm{KL}(p \,\|\, q)`, so it differs from the
     KL only by the teacher's entropy, which does not depend on the student.

@@ -47,14 +47,31 @@ REQUIRED_KEYS = (
     "machine",
     "book.clean_build_s",
     "book.cached_build_s",
+    "book.pdf_pages",
+    "book.pdf_build_s",
     "grading.seconds_per_notebook.losses",
     "grading.seconds_per_notebook.training",
     "grading.demo_class_s",
+    "grading.batch_seconds_per_notebook.losses",
+    "grading.batch_seconds_per_notebook.training",
+    "grading.class.students",
+    "grading.class.jobs1_s",
+    "grading.class.jobs2_s",
+    "grading.class.speedup",
+    "grading.class.extrapolated_200_students_s",
+    "grading.class.postgres_s",
+    "grading.class.sqlite_s",
+    "grading.breakdown",
+    "grading.final_task.scratch_max",
+    "grading.final_task.kd_min",
+    "grading.final_task.threshold",
     "compression.param_ratio",
     "compression.latency_ratio",
     "losses.kd_kl_loss_s",
     "losses.naive_s",
 )
+#: Required keys whose value is a mapping, not a number.
+MAPPING_KEYS = ("machine", "grading.breakdown")
 RECIPE_FIELDS = ("mean_acc", "std_acc", "test_errors", "gap_recovered", "seeds")
 
 
@@ -141,7 +158,10 @@ def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: I
         except KeyError as exc:
             problems.append(str(exc.args[0]))
             continue
-        if key != "machine" and not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0):
+        if key in MAPPING_KEYS:
+            if not (isinstance(value, Mapping) and value):
+                problems.append(f"{key} must be a non-empty mapping, got {value!r}")
+        elif not (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0):
             problems.append(f"{key} must be a number >= 0, got {value!r}")
     if not isinstance(results.get("machine"), Mapping) or not results.get("machine"):
         problems.append("machine must be a non-empty mapping")
@@ -471,6 +491,8 @@ def render_markdown(results: Mapping) -> str:
                   f"| cached rebuild (HTML re-rendered, notebooks from jupyter-cache"
                   f"{_reexecuted(b)}) | {b['cached_build_s']:.1f} s |",
                   f"| no-op rebuild | {b.get('noop_build_s', 0):.1f} s |", "",
+                  *([f"PDF (`make pdf`): **{b['pdf_pages']} pages** in {b['pdf_build_s']:.1f} s.", ""]
+                    if b.get("pdf_pages") is not None else []),
                   "Slowest pages to execute (clean build):", "",
                   "| page | execution |", "|---|---|"]
         lines += [f"| `{p['page']}` | {p['execution_s']:.1f} s |" for p in b.get("slowest_pages", [])]
@@ -485,6 +507,39 @@ def render_markdown(results: Mapping) -> str:
         if g.get("demo_class_s") is not None:
             lines += [f"Demo class (`make grade-demo`, {g.get('demo_class_students')} students, both assignments, "
                       f"with feedback): **{g['demo_class_s']:.1f} s**.", ""]
+        c = g.get("class")
+        if c:
+            bn = g.get("batch_seconds_per_notebook", {})
+            lines += [f"Class of {c['students']} synthetic students from the submission catalogue, both assignments "
+                      "(`python -m kdutils.course autograde --jobs N`):", "",
+                      "| configuration | wall time | students per minute |", "|---|---|---|",
+                      f"| SQLite, 1 job | {c['jobs1_s']:.1f} s | {c.get('students_per_minute_jobs1', 0):.2f} |",
+                      f"| SQLite, 2 jobs | {c['jobs2_s']:.1f} s | {c.get('students_per_minute_jobs2', 0):.2f} |"]
+            if c.get("postgres_s") is not None:
+                lines.append(f"| PostgreSQL, 2 jobs | {c['postgres_s']:.1f} s | "
+                             f"{c['students'] / c['postgres_s'] * 60:.2f} |")
+            lines += ["", f"Speed-up at 2 jobs: **{c['speedup']:.2f}×**; per notebook in the 2-job batch: "
+                      + ", ".join(f"`{a}` {v:.1f} s" for a, v in bn.items())
+                      + f"; extrapolated time for 200 students: **{c['extrapolated_200_students_s'] / 60:.0f} min**; "
+                      f"same scores in every configuration: {c.get('same_scores')}.", ""]
+        bd = g.get("breakdown")
+        if isinstance(bd, Mapping) and bd:
+            phases = sorted({k for v in bd.values() if isinstance(v, Mapping) for k in v})
+            if phases:
+                lines += ["Where one autograde spends its time (seconds):", "",
+                          "| phase | " + " | ".join(f"`{a}`" for a in bd) + " |",
+                          "|---|" + "---|" * len(bd)]
+                for ph in phases:
+                    cells = [bd[a].get(ph) if isinstance(bd[a], Mapping) else None for a in bd]
+                    lines.append(f"| {ph} | " + " | ".join("–" if not isinstance(x, (int, float)) else f"{x:.2f}"
+                                                        for x in cells) + " |")
+                lines.append("")
+        ft = g.get("final_task")
+        if ft:
+            n_seeds = len(ft.get("seeds", []))
+            margins = (f"labels alone reach at most **{ft['scratch_max']:.4f}**, distillation at least "
+                       f"**{ft['kd_min']:.4f}**; the bar is **{ft['threshold']}**.")
+            lines += [f"Final task of `training` over {n_seeds} seeds: {margins}", ""]
     d = results.get("distillation")
     if d:
         lines += ["## 3. Distillation quality", "",

@@ -20,6 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import classbench  # noqa: E402  (benchmarks/classbench.py)
+import final_task  # noqa: E402  (benchmarks/final_task.py)
 import kdbench  # noqa: E402  (benchmarks/kdbench.py)
 
 PARTS = kdbench.PARTS
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
     n_recipes = len(kdbench.RECIPE_NAMES)
     steps = {
         "book": 3,
-        "grading": 2 * (1 + cfg["grading_repeats"]) + (0 if args.no_demo else 1) + 5,
+        "grading": 2 * (1 + cfg["grading_repeats"]) + (0 if args.no_demo else 1) + 6,
         "distillation": len(cfg["datasets"]) * len(seeds) * n_recipes,
         "compression": 1,
         "losses": 1,
@@ -117,6 +118,9 @@ def main(argv=None) -> int:
                                                        on_step=progress.start)
             # the class-size benchmark: grading.{batch_seconds_per_notebook, class, breakdown}
             results["grading"].update(classbench.bench_class(cfg["class_students"], on_step=progress.start))
+            # the training assignment's final task: labels alone vs distillation over the seeds
+            progress.start("grading: final task margins")
+            results["grading"]["final_task"] = final_task.measure(seeds=range(cfg["seeds"]))
         if "distillation" in parts:
             from kdutils import recipes as R
 

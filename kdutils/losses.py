@@ -63,7 +63,7 @@ def soft_cross_entropy(student_probs: torch.Tensor, teacher_probs: torch.Tensor)
     A term with :math:`p_i = 0` contributes 0 even where :math:`q_i = 0`
     (the convention :math:`0 \log 0 = 0`). Averaged over the batch.
 
-    For the seed article's example, ``p = [0.8, 0.1, 0.1]`` and
+    For the source article's example, ``p = [0.8, 0.1, 0.1]`` and
     ``q = [0.6, 0.3, 0.1]``, this is 0.7593 nats (not the article's 0.16).
     It equals :math:`H(p) + \mathrm{KL}(p \,\|\, q)`, so it differs from the
     KL only by the teacher's entropy, which does not depend on the student.
@@ -136,20 +136,8 @@ def distillation_loss(
     check_same_shape("student_logits", student_logits, "teacher_logits", teacher_logits)
     T = check_temperature(T)
     alpha = check_alpha(alpha)
-    check_tensor("labels", labels, floating=False)
-    if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
-        raise TypeError(f"labels must be integer class indices, got labels.dtype={labels.dtype}")
-    if tuple(labels.shape) != tuple(student_logits.shape[:-1]):
-        raise ValueError(
-            f"labels must have shape {tuple(student_logits.shape[:-1])} to match "
-            f"student_logits.shape={tuple(student_logits.shape)}, got labels.shape={tuple(labels.shape)}"
-        )
+    _check_labels(labels, student_logits)
     C = student_logits.shape[-1]
-    if labels.numel() and (labels.min() < 0 or labels.max() >= C):
-        raise ValueError(
-            f"labels must be in [0, {C - 1}] for C={C} classes, "
-            f"got labels in [{labels.min().item()}, {labels.max().item()}]"
-        )
     soft = kd_kl_loss(student_logits, teacher_logits, T)
     hard = F.cross_entropy(student_logits.reshape(-1, C), labels.reshape(-1).long())
     return alpha * soft + (1.0 - alpha) * hard

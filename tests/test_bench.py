@@ -30,9 +30,15 @@ def complete_results() -> dict:
     return {
         "machine": {"cpu": "test", "cores": 2, "date_utc": "today", "git_commit": "abc"},
         "book": {"clean_build_s": 100.0, "cached_build_s": 20.0, "noop_build_s": 5.0, "notebooks_executed_clean": 3,
-                 "slowest_pages": [{"page": "book/a.md", "execution_s": 9.0}]},
+                 "slowest_pages": [{"page": "book/a.md", "execution_s": 9.0}], "pdf_pages": 95, "pdf_build_s": 44.0},
         "grading": {"seconds_per_notebook": {"losses": 10.0, "training": 20.0}, "demo_class_s": 120.0, "repeats": 3,
-                    "reference_score": {"losses": "18/18", "training": "10/10"}, "demo_class_students": 12},
+                    "reference_score": {"losses": "18/18", "training": "10/10"}, "demo_class_students": 12,
+                    "batch_seconds_per_notebook": {"losses": 4.0, "training": 5.0},
+                    "class": {"students": 40, "jobs1_s": 400.0, "jobs2_s": 220.0, "speedup": 1.82,
+                              "extrapolated_200_students_s": 1100.0, "postgres_s": 215.0, "sqlite_s": 220.0,
+                              "students_per_minute_jobs1": 6.0, "students_per_minute_jobs2": 10.9, "same_scores": True},
+                    "breakdown": {"losses": {"kernel start": 1.5}, "training": {"kernel start": 1.6}},
+                    "final_task": {"scratch_max": 0.9, "kd_min": 0.944, "threshold": 0.92, "seeds": [0, 1, 2, 3, 4]}},
         "distillation": {"digits": table},
         "compression": {"dataset": "digits", "batch_size": 8, "timed_passes_per_model": 4,
                         "teacher": {"parameters": 100, "bytes": 400, "latency_s": 0.002},
@@ -104,7 +110,10 @@ def test_write_results_refuses_incomplete_and_writes_json_and_markdown(tmp_path)
     for needle in ("| clean (every notebook executed, 3 notebooks) | 100.0 s |", "| `losses` | 10.0 s | 18/18 |",
                    "| high_T8 | – | 0.9600 ± 0.0100 | 17.0 | 80 % |", "| teacher | – | 0.9800 ± 0.0100 | 9.0 | – |",
                    "teacher 67, scratch 146, distilled 74 errors, i.e. 91 % of the gap",
-                   "**10.0×** parameters, **2.0×** latency", "12 students, both assignments, with feedback): **120.0 s**", "| naive `log(softmax(.))` | 120.0 ms | False |"):
+                   "**10.0×** parameters, **2.0×** latency", "PDF (`make pdf`): **95 pages** in 44.0 s.",
+                   "Speed-up at 2 jobs: **1.82×**", "extrapolated time for 200 students: **18 min**",
+                   "| PostgreSQL, 2 jobs | 215.0 s |", "| kernel start | 1.50 | 1.60 |",
+                   "labels alone reach at most **0.9000**, distillation at least **0.9440**; the bar is **0.92**", "12 students, both assignments, with feedback): **120.0 s**", "| naive `log(softmax(.))` | 120.0 ms | False |"):
         assert needle in text, needle
 
 

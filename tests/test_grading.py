@@ -185,6 +185,8 @@ def test_training_mistakes_are_diagnosed(student):
     sub = next(s for s in cat.TRAINING if s.student == student)
     messages = []
     for test_id in sub.lose:
+        if test_id == "test_final_student":
+            continue  # the final task needs the notebook's teacher: test_final_task_points_at_a_failing_distill_one_epoch
         name = next(n for n in TRAINING_FUNCTIONS if test_id.startswith(f"test_{n}_"))
         part = test_id.removeprefix(f"test_{name}_")
         fn = train_fn(sub.cells[name], name)
@@ -192,7 +194,8 @@ def test_training_mistakes_are_diagnosed(student):
         assert msg is not None, (student, test_id)
         messages.append(msg)
     for word in sub.words:
-        assert any(word in m for m in messages), (word, messages)
+        if word != "fix distill_one_epoch first":
+            assert any(word in m for m in messages), (word, messages)
 
 
 def test_training_diagnoses_from_the_issue():
@@ -207,20 +210,71 @@ def test_training_diagnoses_from_the_issue():
     assert "call model.eval()" in run("evaluate_accuracy", no_eval, "value")
 
 
-def test_final_student_is_measured_by_the_grader():
-    untrained = kd.models.build_model(kd.models.student_config(hidden=16))
-    assert "below the target" in (run_final(untrained, 5) or "")
-    assert "within" in (run_final(untrained, 500) or "")
-    wide = kd.models.build_model(kd.models.student_config(hidden=64))
-    assert "at most" in (run_final(wide, 5) or "")
+@pytest.fixture(scope="module")
+def final_task():
+    """The notebook's teacher (its locked cell, executed) and the model answer's functions."""
+    import nbformat
+
+    nb = nbformat.read(cat.ROOT / "solutions" / "training" / "training.ipynb", as_version=4)
+    ns = {"torch": torch, "F": F, "kd": kd, "nn": torch.nn}
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the notebook does: tiny networks, and far steadier on a busy 2-core CPU
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "final_teacher":
+            exec(cell.source, ns)
+    exec(reference_cells("training")["distill_one_epoch"], ns)
+    yield ns
+    torch.set_num_threads(threads)
 
 
-def run_final(model, epochs):
+def run_final(ns, final_source, doe_source=None, epochs=None):
+    """None when the final task passes with these cells, else the AssertionError's message."""
+    ns = dict(ns)
+    if doe_source is not None:
+        exec(doe_source, ns)
+    exec(final_source, ns)
     try:
-        G.check_final_student(model, epochs)
+        G.check_final_student(ns["distil_student"], ns["distill_one_epoch"], ns["teacher"],
+                              ns["EPOCHS"] if epochs is None else epochs)
     except AssertionError as e:
         return str(e)
     return None
+
+
+def test_final_task_passes_with_the_model_answer_and_says_how(final_task, capsys):
+    assert run_final(final_task, reference_cells("training")["final_student"]) is None
+    out = capsys.readouterr().out
+    assert "test accuracy" in out and f"(target {G.FINAL_ACCURACY})" in out, out
+
+
+def test_final_task_needs_distillation(final_task):
+    """Labels alone lose the points, with the reason; so do kdutils' own training loops."""
+    msg = run_final(final_task, cat.FINAL_LABELS_ONLY)
+    assert msg.startswith("distil_student never called your distill_one_epoch (test accuracy 0."), msg
+    acc = float(msg.split("test accuracy ")[1].split(")")[0])
+    assert acc < G.FINAL_ACCURACY and "100 labels alone" in msg
+    assert "kd.train.train_distillation" in run_final(final_task, cat.FINAL_KD_TRAIN)
+    supervised = cat.FINAL_KD_TRAIN.replace("train_distillation(student, teacher, loader, T=4.0, alpha=0.9,",
+                                            "train_supervised(student, loader,")
+    assert "kd.train.train_supervised" in run_final(final_task, supervised)
+
+
+def test_final_task_checks_the_loop_and_the_budget(final_task):
+    answer = reference_cells("training")["final_student"]
+    once = answer.replace("    for _ in range(epochs):\n        distill_one_epoch", "    for _ in range(1):\n        distill_one_epoch")
+    assert once != answer
+    assert "called your distill_one_epoch 1 times for epochs=60: call it once per epoch" in run_final(final_task, once)
+    assert "within" in run_final(final_task, answer, epochs=G.FINAL_MAX_EPOCHS + 1)
+    wide = answer.replace("hidden=32", "hidden=64")
+    assert "at most 32" in run_final(final_task, wide)
+    short = answer.replace("EPOCHS = 60", "EPOCHS = 2")
+    assert "below the target" in run_final(final_task, short)
+
+
+def test_final_task_points_at_a_failing_distill_one_epoch(final_task):
+    msg = run_final(final_task, reference_cells("training")["final_student"], doe_source=cat.distill_loop(zero_grad=False))
+    assert msg.startswith("fix distill_one_epoch first: its 'loss' check fails:"), msg
+    assert "zero_grad" in msg
 
 
 # ------------------------------------------------------------------------- registry and messages

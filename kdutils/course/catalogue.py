@@ -23,7 +23,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = ["Submission", "catalogue", "write", "write_demo_class", "build", "solution_cells", "solution_source",
-           "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "LOSSES_BUGS", "FIRST_FAILING", "ARGS",
+           "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "FINAL", "FINAL_LABELS_ONLY", "FINAL_KD_TRAIN", "LOSSES_BUGS", "FIRST_FAILING", "ARGS",
            "ALT_LOSSES", "TAMPER_LOSSES", "LOSSES_OTHERS", "TRAINING", "DEMO"]
 
 
@@ -339,18 +339,45 @@ def accuracy_fn(eval_mode=True, no_grad=True, ret="correct / total"):
     return fn(ACC, ACC_ARGS, body)
 
 
+FINAL = "final_student"
+#: distil_student bodies for the final task (the cell also sets EPOCHS).
+FINAL_LABELS_ONLY = ("def distil_student(teacher, loader, epochs):\n"
+                     "    student = kd.models.build_model(kd.models.student_config(hidden=32))\n"
+                     "    optimizer = torch.optim.Adam(student.parameters(), lr=1e-2)\n"
+                     "    for _ in range(epochs):\n"
+                     "        student.train()\n"
+                     "        for x, y in loader:\n"
+                     "            loss = F.cross_entropy(student(x), y)\n"
+                     "            optimizer.zero_grad()\n"
+                     "            loss.backward()\n"
+                     "            optimizer.step()\n"
+                     "    return student\n\n\nEPOCHS = 100")
+FINAL_KD_TRAIN = ("def distil_student(teacher, loader, epochs):\n"
+                  "    student = kd.models.build_model(kd.models.student_config(hidden=32))\n"
+                  "    kd.train.train_distillation(student, teacher, loader, T=4.0, alpha=0.9,\n"
+                  "                                config=kd.train.TrainConfig(epochs=epochs, lr=1e-2))\n"
+                  "    return student\n\n\nEPOCHS = 60")
+
 TRAINING = [
     Submission("solution", "training", "the reference solution", full_marks=True),
-    Submission("blank", "training", "the released notebook, untouched", blank=(FIT, DOE, ACC, "final_student"),
+    Submission("final_labels", "training", "final task trained on the 100 labels alone (own cross-entropy loop, "
+                                           "100 epochs), distill_one_epoch never called",
+               cells={FINAL: FINAL_LABELS_ONLY}, lose=("test_final_student",),
+               words=("never called your distill_one_epoch", "100 labels alone")),
+    Submission("final_kdtrain", "training", "final task trained with kd.train.train_distillation instead of the "
+                                            "student's own distill_one_epoch",
+               cells={FINAL: FINAL_KD_TRAIN}, lose=("test_final_student",),
+               words=("kd.train.train_distillation",)),
+    Submission("blank", "training", "the released notebook, untouched", blank=(FIT, DOE, ACC, FINAL),
                lose=tests_of(FIT) + tests_of(DOE) + tests_of(ACC) + ("test_final_student",)),
-    Submission("bug_a", "training", "buggy: the seed's bug (own predictions as target), no zero_grad, a percentage",
+    Submission("bug_a", "training", "buggy: own predictions as the target, no zero_grad, a percentage",
                cells={FIT: fit_fn("torch.optim.SGD(student.parameters(), lr=lr)",
                                   "F.kl_div(q.log(), q.detach(), reduction='batchmean')"),
                       DOE: distill_loop(zero_grad=False),
                       ACC: accuracy_fn(ret="100 * correct / total")},
                lose=("test_fit_soft_targets_losses", "test_fit_soft_targets_fit", "test_distill_one_epoch_loss",
-                     "test_distill_one_epoch_steps", "test_evaluate_accuracy_value"),
-               words=("own predictions", "zero_grad()", "percentage")),
+                     "test_distill_one_epoch_steps", "test_evaluate_accuracy_value", "test_final_student"),
+               words=("student's own output", "zero_grad()", "percentage", "fix distill_one_epoch first")),
     Submission("bug_b", "training", "buggy: teacher left in train mode and with gradients, model not in eval mode",
                cells={DOE: distill_loop(teacher_eval=False, no_grad=False), ACC: accuracy_fn(eval_mode=False)},
                lose=("test_distill_one_epoch_teacher", "test_evaluate_accuracy_mode"),

@@ -24,6 +24,11 @@ How a check stays fair and hard to game (see the book chapter "For instructors")
 * **Calling the reference is detected** with a profiler hook: any call into
   ``kdutils/losses.py`` during a losses check fails that check, and says why.
 * Test cases are seeded, so the same submission always gets the same score.
+* **The final task is run by the grader.** ``check_final_student`` first runs the checks of the
+  student's ``distill_one_epoch``, then calls their ``distil_student`` itself, under the grader's
+  seed, on the transfer set the worker sends, with a profiler hook that counts the calls to
+  ``distill_one_epoch`` and spots ``kdutils.train``'s training loops; the worker measures the
+  returned student's test accuracy.
 
 The package: ``checks`` (the registry ``CHECKS``: one entry per checked function),
 ``protocol`` (what kernel and worker exchange), ``messages`` (every diagnosis, by

@@ -2,7 +2,8 @@
 
 Runs in the grading worker only. The seed depends on the check, the part and whether the
 test is hidden, so a submission always gets the same score (assignments ``losses`` and
-``training``; book chapter "For instructors"). Each loss check has a table
+``training``; book chapter "For instructors"). The final task's setup is its transfer set
+(``final_setup``). Each loss check has a table
 ``{part: make(g, hidden) -> [case, ...]}``; a case is ``{"args": [...], "grad": i, "weight": w}``
 (``grad``: the index of the argument whose gradient is checked; ``weight``: the tensor the
 output is weighted by before summing). The order of the random draws is part of the cases.
@@ -12,9 +13,11 @@ from __future__ import annotations
 import torch
 
 from .protocol import build, encode, parameters
+from .reference import load_reference
+from .rules import FINAL_BATCH_SIZE, FINAL_PER_CLASS, FINAL_SEED, FINAL_SUBSET_SEED
 
 __all__ = ["generator", "loss_cases", "SOFTMAX_CASES", "SOFT_CE_CASES", "KD_KL_CASES", "DISTILLATION_CASES",
-           "fit_setup", "distill_setup", "accuracy_setup"]
+           "fit_setup", "distill_setup", "accuracy_setup", "final_transfer_set", "final_setup"]
 
 
 def generator(check: str, part: str, hidden: bool) -> torch.Generator:
@@ -166,3 +169,22 @@ def accuracy_setup(check: str, part: str, hidden: bool) -> dict:
     # batch size 16) is all wrong, so the mean of per-batch accuracies (0.65) differs from 0.6.
     y = torch.where(torch.arange(50) < 30, pred, (pred + 1) % 4)
     return {"model_spec": spec, "model_state": parameters(m), "X": encode(X), "y": encode(y), "batch_size": 16}
+
+
+# ----- the final task ---------------------------------------------------------------------------
+def final_transfer_set():
+    """The digits splits and the final task's transfer set: ``FINAL_PER_CLASS`` training images per class.
+
+    The teacher was trained on the whole training split; the student sees only these labelled
+    images (the regime of the chapter "Experiments that matter", Hinton, Vinyals & Dean 2015, §6).
+    """
+    data = load_reference("data")
+    splits = data.load_splits("digits")
+    X, y = data.transfer_subset(splits.X_train, splits.y_train, per_class=FINAL_PER_CLASS, seed=FINAL_SUBSET_SEED)
+    return splits, X, y
+
+
+def final_setup(check: str, part: str, hidden: bool) -> dict:
+    """What the kernel needs to run the student's ``distil_student``: the transfer set, batch size and seed."""
+    _, X, y = final_transfer_set()
+    return {"X": encode(X), "y": encode(y), "batch_size": FINAL_BATCH_SIZE, "seed": FINAL_SEED}

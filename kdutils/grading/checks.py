@@ -32,7 +32,9 @@ class Check:
     * ``variants()``: ``[(message id, wrong function), ...]``, the known mistakes, tried in order;
     * ``judge(name, check, part, hidden, results)``: the worker's verdict ``{"ok", "message", "mistake"}``;
     * ``run(name, check, *args)``: the kernel side, which calls the student's function;
-    * ``doc``: the docstring of ``kdutils.grading.check_<name>``.
+    * ``doc``: the docstring of ``kdutils.grading.check_<name>``;
+    * ``first``: ``((name, Check), ...)``, checks the student's helper must pass before this one runs
+      (the final task checks the student's ``distill_one_epoch`` first).
 
     Loss checks also say which argument is the temperature (for the T and T² hints), whether a
     value off by T or T² is named, how to fix a non-finite value, and the hint for NaN at p = 0.
@@ -50,6 +52,7 @@ class Check:
     nan_hint: str | None = None
     kl_div_hint: bool = False
     default: str | None = None
+    first: tuple = ()
 
     @property
     def default_part(self) -> str:
@@ -91,11 +94,16 @@ CHECKS: dict[str, Check] = {
     "evaluate_accuracy": Check(
         ("value", "mode"), C.accuracy_setup, J.judge_accuracy, K.run_accuracy,
         "Check a student's ``evaluate_accuracy(model, loader)``: a fraction in [0, 1], eval mode, no gradients."),
-    "final_student": Check(
-        ("accuracy",), lambda name, part, hidden: {}, J.judge_final, K.run_final,
-        "The training assignment's final task: a distilled student MLP reaching ``FINAL_ACCURACY`` on the digits "
-        "test split.\n\nThe worker rebuilds the network from its weights and measures the test accuracy itself."),
 }
+CHECKS["final_student"] = Check(
+    ("accuracy",), C.final_setup, J.judge_final, K.run_final,
+    "The training assignment's final task: ``distil_student(teacher, loader, epochs)`` distils ``teacher`` into a "
+    "student MLP that must reach ``FINAL_ACCURACY`` on the digits test split within ``FINAL_MAX_EPOCHS``.\n\n"
+    "The student's ``distill_one_epoch`` must pass its own checks first. The grader then runs ``distil_student`` "
+    "itself, under its own seed, on the transfer set (``FINAL_PER_CLASS`` labelled digits per class), counts the "
+    "calls to ``distill_one_epoch`` (one per epoch) and rejects ``kdutils.train``'s training loops; the worker "
+    "rebuilds the student from its weights and measures the test accuracy itself.",
+    first=(("distill_one_epoch", CHECKS["distill_one_epoch"]),))
 
 #: The behaviours each check of a student function knows, one per test cell.
 PARTS = {name: c.parts for name, c in CHECKS.items() if c.run is not K.run_final}

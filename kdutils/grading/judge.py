@@ -10,6 +10,7 @@ import math
 
 import torch
 
+from .cases import final_transfer_set
 from .messages import say
 from .mistakes import LOOP_VARIANTS, distill_reference
 from .protocol import build, decode, hint_values
@@ -349,10 +350,21 @@ def judge_fit(name: str, check, part: str, hidden: bool, res: dict) -> dict:
 
 # ----- the final student ----------------------------------------------------------------------------
 def judge_final(name: str, check, part: str, hidden: bool, res: dict) -> dict:
-    models, data = load_reference("models"), load_reference("data")
+    """Verdict on the grader's own run of the student's ``distil_student`` (``kernel.run_final``).
+
+    ``res`` holds the epochs, the trained student's weights (or the error, or the type returned),
+    how many times the student's ``distill_one_epoch`` ran and which ``kdutils.train`` loops were
+    called. The student is rebuilt here from its weights and measured on the digits test split.
+    """
     epochs = res["epochs"]
     if epochs > FINAL_MAX_EPOCHS:
         return verdict("final.epochs", epochs=epochs, max_epochs=FINAL_MAX_EPOCHS)
+    if "error" in res:
+        return verdict("final.error", error=res["error"])
+    if res.get("library"):
+        return verdict("final.library_loop", loop=res["library"][0])
+    if "returned" in res:
+        return verdict("final.returned_type", type=res["returned"])
     params = res["params"]
     shapes = [tuple(s) for _, s, _ in params]
     if len(shapes) != 4 or shapes[0][1:] != (64,) or shapes[-2][0] != 10:
@@ -360,13 +372,19 @@ def judge_final(name: str, check, part: str, hidden: bool, res: dict) -> dict:
     hidden_units = shapes[0][0]
     if hidden_units > FINAL_MAX_HIDDEN:
         return verdict("final.too_wide", hidden=hidden_units, max_hidden=FINAL_MAX_HIDDEN)
+    models = load_reference("models")
+    splits, X, _ = final_transfer_set()
     m = models.build_model(models.student_config(hidden=hidden_units))
     with torch.no_grad():
         for p, (_, s, v) in zip(m.parameters(), params):
             p.copy_(torch.tensor(v))
         m.eval()
-        splits = data.load_splits("digits")
         acc = (m(splits.X_test).argmax(-1) == splits.y_test).float().mean().item()
+    calls = res["epoch_calls"]
+    if calls == 0:
+        return verdict("final.labels_alone", acc=acc, n=len(X), target=FINAL_ACCURACY)
+    if calls != epochs:
+        return verdict("final.epoch_calls", calls=calls, epochs=epochs)
     if acc < FINAL_ACCURACY:
-        return verdict("final.below_target", acc=acc, target=FINAL_ACCURACY)
-    return verdict("final.ok", ok=True, acc=acc)
+        return verdict("final.below_target", acc=acc, target=FINAL_ACCURACY, epochs=epochs, max_epochs=FINAL_MAX_EPOCHS)
+    return verdict("final.ok", ok=True, acc=acc, target=FINAL_ACCURACY, epochs=epochs)

@@ -9,6 +9,7 @@ One ``run_*`` per kind of check; ``checks.CHECKS`` says which check uses which.
 """
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -20,14 +21,19 @@ from torch import nn
 
 from .messages import say
 from .protocol import build, decode, parameters, plain
+from .rules import FINAL_MAX_EPOCHS
 
 __all__ = ["prepare", "ask", "run_loss", "run_fit", "run_distill", "run_accuracy", "run_final"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _LOSSES_FILE = os.path.join(os.path.dirname(_HERE), "losses.py")
+_TRAIN_FILE = os.path.join(os.path.dirname(_HERE), "train.py")
+#: kdutils.train's training loops: the final task must train with the student's own distill_one_epoch.
+_LIBRARY_LOOPS = ("train_supervised", "train_distillation", "fit_tensors", "fit_custom")
 
 # Pristine references, captured at import time.
 _type, _isinstance, _float, _int, _list, _bool, _callable = type, isinstance, float, int, list, bool, callable
+_getattr = getattr
 _Exception, _AssertionError = Exception, AssertionError
 _Tensor, _Module, _Param = torch.Tensor, nn.Module, nn.Parameter
 _size, _is_floating, _requires_grad_ = torch.Tensor.size, torch.Tensor.is_floating_point, torch.Tensor.requires_grad_
@@ -40,6 +46,7 @@ _register_hook = torch.Tensor.register_hook
 _SGD = torch.optim.SGD
 _step_pre_hook = torch.optim.Optimizer.register_step_pre_hook
 _DataLoader, _TensorDataset = torch.utils.data.DataLoader, torch.utils.data.TensorDataset
+_Generator, _deepcopy, _print = torch.Generator, copy.deepcopy, print
 _setprofile, _getprofile = sys.setprofile, sys.getprofile
 _dumps, _loads = json.dumps, json.loads
 _Popen, _PIPE, _DEVNULL = subprocess.Popen, subprocess.PIPE, subprocess.DEVNULL
@@ -296,11 +303,74 @@ def run_accuracy(name: str, check, fn, part: str | None = None, hidden: bool = F
     _judge(name, part, hidden, res)
 
 
-def run_final(name: str, check, student, epochs) -> None:
-    """The final task: the worker rebuilds the student from its weights and measures the test accuracy itself."""
-    if not _isinstance(student, _Module):
-        raise _AssertionError(say("input.not_module", type=_describe(student)))
+class _TrainingSpy:
+    """Profiler hook: counts calls of the student's ``distill_one_epoch``, records ``kdutils.train``'s loops."""
+
+    def __init__(self, code):
+        self.code = code
+        self.epoch_calls = 0
+        self.library: list[str] = []
+
+    def __call__(self, frame, event, arg):
+        if event == "call":
+            code = frame.f_code
+            if code is self.code:
+                self.epoch_calls += 1
+            elif code.co_filename == _TRAIN_FILE and code.co_name in _LIBRARY_LOOPS and code.co_name not in self.library:
+                self.library.append(code.co_name)
+
+
+def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
+    """The final task: ``train_fn(teacher, loader, epochs)`` (the student's ``distil_student``) distils ``teacher``.
+
+    ``epoch_fn`` (the student's ``distill_one_epoch``) must first pass the checks of ``check.first``.
+    Then the grader calls ``train_fn`` itself, under its own seed, on the transfer set the worker
+    sends (``rules.FINAL_PER_CLASS`` labelled digits per class), counting the calls to ``epoch_fn``
+    and to ``kdutils.train``'s training loops; the worker rebuilds the returned student from its
+    weights and measures its test accuracy (``FINAL_ACCURACY`` within ``FINAL_MAX_EPOCHS``).
+    Prints the verdict when it passes.
+    """
+    if not _callable(train_fn):
+        raise _AssertionError(say("input.not_function", name="distil_student", type=_describe(train_fn)))
+    if not _callable(epoch_fn):
+        raise _AssertionError(say("input.not_function", name="distill_one_epoch", type=_describe(epoch_fn)))
+    if not _isinstance(teacher, _Module):
+        raise _AssertionError(say("input.not_module", name="teacher", type=_describe(teacher)))
     if _type(epochs) is not _int or epochs < 1:
         raise _AssertionError(say("input.bad_epochs", epochs=epochs))
-    params = [(n, _list(_size(p)), plain(p)) for n, p in _named_parameters(student)]
-    _judge(name, check.default_part, True, {"params": params, "epochs": epochs})
+    if epochs > FINAL_MAX_EPOCHS:
+        raise _AssertionError(say("final.epochs", epochs=epochs, max_epochs=FINAL_MAX_EPOCHS))
+    for first_name, first in check.first:
+        for part in first.parts:
+            try:
+                first.run(first_name, first, epoch_fn, part)
+            except _AssertionError as e:
+                raise _AssertionError(say("final.fix_first", name=first_name, part=part, message=e)) from None
+    part = check.default_part
+    setup = _request("cases", name, part, True)
+    loader = _DataLoader(_TensorDataset(decode(setup["X"]), decode(setup["y"])), batch_size=setup["batch_size"],
+                         shuffle=True, generator=_Generator().manual_seed(setup["seed"]))
+    spy = _TrainingSpy(_getattr(epoch_fn, "__code__", None))
+    res: dict = {"epochs": epochs}
+    try:
+        _manual_seed(setup["seed"])
+        _setprofile(spy)
+        try:
+            model = train_fn(_deepcopy(teacher), loader, epochs)
+        finally:
+            removed = _getprofile() is not spy
+            _setprofile(None)
+        if removed:
+            res["error"] = say("final.profiler_removed")
+        elif _isinstance(model, _Module):
+            res["params"] = [(n, _list(_size(p)), plain(p)) for n, p in _named_parameters(model)]
+        else:
+            res["returned"] = _describe(model)
+    except _Exception as e:
+        res["error"] = _raised(e)
+    res["epoch_calls"] = spy.epoch_calls
+    res["library"] = spy.library
+    v = _request("judge", name, part, True, results=res)
+    if not v["ok"]:
+        raise _AssertionError(v["message"])
+    _print(v["message"])

@@ -25,8 +25,8 @@ MESSAGES: dict[str, str] = {
     "result.not_floating": "returned a tensor of dtype {dtype}, expected floating point",
     "result.raised": "raised {error}: {text}",
     "input.not_function": "{name} must be a function, got {type}",
-    "input.not_module": "student must be an nn.Module, got {type}",
-    "input.bad_epochs": "EPOCHS must be a positive int, got {epochs!r}",
+    "input.not_module": "{name} must be an nn.Module, got {type}",
+    "input.bad_epochs": "EPOCHS must be a positive int, got EPOCHS={epochs!r}",
     "worker.no_answer": "the grading worker did not answer; re-run the notebook's first cell",
     "worker.unknown_check": "unknown check {check!r}",
     "worker.error": "grading error: {error}: {text}",
@@ -158,24 +158,37 @@ MESSAGES: dict[str, str] = {
     "fit.length": "returned {n} loss values for steps={steps}: record one per step",
     "fit.not_numbers": "the list must hold numbers (use loss.item())",
     "fit.not_finite": "the loss became NaN or infinite: check the loss and the learning rate",
-    "fit.not_decreasing": ("the loss does not go down (first {first:.4g}, last {last:.4g}): the loss must compare the "
-                           "student's predictions with teacher_probs, not with the student's own predictions "
-                           "(the seed's bug)"),
+    "fit.not_decreasing": ("the loss does not go down (first {first:.4g}, last {last:.4g}): the target must be "
+                           "teacher_probs, not something computed from the student's own output, which leaves it "
+                           "nothing to learn"),
     "fit.nan": "the trained student outputs NaN: the loss diverged",
     "fit.unchanged": ("the module passed in did not change: train it in place (optimizer over "
                       "student.parameters(), then loss.backward() and optimizer.step())"),
     "fit.one_hot": ("the student's predictions are nearly one-hot (mean top probability {sharp:.3f}) while the targets "
-                    "are soft: train on the full teacher_probs, not on their argmax or on the student's own predictions "
-                    "(the seed's bug)"),
+                    "are soft: a hard-label loss (cross-entropy on class indices, like the source article's sparse loss) "
+                    "drives the output to one-hot; minimise a soft-target loss against the full teacher_probs"),
     "fit.far": ("after training, softmax(student(inputs)) is up to {err:.3f} away from teacher_probs (allowed 0.05): "
                 "minimise a soft-target loss such as KL(teacher_probs || softmax(student(inputs)))"),
     # --- the final student ------------------------------------------------------------------------
     "final.epochs": "EPOCHS = {epochs}: reach the target within {max_epochs} epochs",
+    "final.fix_first": "fix {name} first: its {part!r} check fails: {message}",
+    "final.profiler_removed": "removed the grader's profiler (sys.setprofile) while training",
+    "final.error": "distil_student {error}",
+    "final.library_loop": ("distil_student calls kd.train.{loop}: train with your own distill_one_epoch, once per epoch. "
+                           "The grader runs distil_student itself and counts the calls to your distill_one_epoch."),
+    "final.returned_type": "distil_student returned a {type}; return the trained student",
     "final.architecture": ("the student must be kd.models.build_model(kd.models.student_config(hidden=...)), "
                            "a one-hidden-layer MLP on 64 pixels; got parameter shapes {shapes}"),
     "final.too_wide": "the student's hidden layer has {hidden} units; at most {max_hidden} are allowed",
-    "final.below_target": "test accuracy {acc:.4f} is below the target {target}",
-    "final.ok": "test accuracy {acc:.4f}",
+    "final.labels_alone": ("distil_student never called your distill_one_epoch (test accuracy {acc:.4f}). Trained on "
+                           "the {n} labels alone, a student stays below {target}: a label says only which digit an "
+                           "image is, the teacher's soft label also says how much it looks like each other digit. "
+                           "Distil the teacher."),
+    "final.epoch_calls": ("distil_student called your distill_one_epoch {calls} times for epochs={epochs}: "
+                          "call it once per epoch"),
+    "final.below_target": ("test accuracy {acc:.4f} is below the target {target} after {epochs} epochs: train longer "
+                           "(up to {max_epochs} epochs), or check T, alpha and the learning rate"),
+    "final.ok": "test accuracy {acc:.4f} (target {target}) after {epochs} epochs of your distill_one_epoch",
 }
 
 #: language code -> {mistake id: template}; English is ``MESSAGES`` itself.

@@ -536,9 +536,10 @@ def render_markdown(results: Mapping) -> str:
                 lines.append("")
         ft = g.get("final_task")
         if ft:
-            lines += [f"Final task of `training` over {len(ft.get('seeds', []))} seeds: labels alone reach at most "
-                      f"**{ft['scratch_max']:.4f}**, distillation at least **{ft['kd_min']:.4f}**; the bar is "
-                      f"**{ft['threshold']}**.", ""]
+            n_seeds = len(ft.get("seeds", []))
+            margins = (f"labels alone reach at most **{ft['scratch_max']:.4f}**, distillation at least "
+                       f"**{ft['kd_min']:.4f}**; the bar is **{ft['threshold']}**.")
+            lines += [f"Final task of `training` over {n_seeds} seeds: {margins}", ""]
     d = results.get("distillation")
     if d:
         lines += ["## 3. Distillation quality", "",

@@ -156,6 +156,40 @@ def glue_keys(text: str) -> set[str]:
     return refs
 
 
+ZH_TWIN = "_zh"  # glue("<key>_zh", …): the Chinese twin of a phrase glued in English under <key>
+
+
+def glued_in_code(key: str, text: str) -> bool:
+    """Whether a code cell of ``text`` glues ``key`` under its literal name: glue("key", …)."""
+    return any(re.search(rf"\bglue\(\s*['\"]{re.escape(key)}['\"]", cell) for cell in code_cells(text))
+
+
+def glue_key_drift(en: str, zh: str) -> list[str]:
+    """What is wrong with the glue keys of a Chinese page against its English page ([] when in sync).
+
+    Both editions use the same keys, with one exception: a phrase that the code builds in
+    English (a verdict such as "already about as accurate as") has a Chinese twin glued under
+    ``<key>_zh`` in the same code cell, and the Chinese page may use the twin instead of the
+    English key. A ``_zh`` key may appear only in the Chinese page, only when the English page
+    uses its English twin, and only when a code cell actually glues it.
+    """
+    en_keys, zh_keys = glue_keys(en), glue_keys(zh)
+    problems = [f"a Chinese twin used in the English page: {k}" for k in sorted(en_keys) if k.endswith(ZH_TWIN)]
+    for k in sorted(k for k in zh_keys if k.endswith(ZH_TWIN)):
+        twin = k[: -len(ZH_TWIN)]
+        if twin not in en_keys:
+            problems.append(f"{k} is used in Chinese but its English twin {twin} is not used in English")
+        if not glued_in_code(k, zh):
+            problems.append(f'{k} is used in Chinese but no code cell glues it (glue("{k}", …) next to glue("{twin}", …))')
+    mapped = {k[: -len(ZH_TWIN)] if k.endswith(ZH_TWIN) else k for k in zh_keys}
+    en_plain = {k for k in en_keys if not k.endswith(ZH_TWIN)}
+    if en_plain - mapped:
+        problems.append(f"glued values only in English: {sorted(en_plain - mapped)}")
+    if mapped - en_plain:
+        problems.append(f"glued values only in Chinese: {sorted(mapped - en_plain)}")
+    return problems
+
+
 def labels(text: str) -> set[str]:
     return set(LABEL.findall(text)) | set(NAME_OPTION.findall(text)) | set(EQ_LABEL.findall(text))
 
@@ -198,6 +232,30 @@ def test_code_cell_extractor_sees_options_and_comments():
     b = a.replace("# logits", "# logit 向量")
     assert code_cells(a) == ["```{code-cell} ipython3\n:tags: [remove-cell]\nz = 1  # logits\n```"]
     assert code_cells(a) != code_cells(b)
+
+
+def test_glue_key_sync_allows_chinese_twins_and_fails_on_missing_keys():
+    code = (
+        '```{code-cell} ipython3\n:tags: [remove-cell]\n'
+        'glue("acc", 97.0, display=False)\n'
+        'glue("verdict", "about as accurate as", display=False)\n'
+        'glue("verdict_zh", "与之相当", display=False)\n```\n\n'
+    )
+    en = code + "It scores {glue:text}`acc:.1f` % and is {glue:text}`verdict` the teacher.\n"
+    zh = code + "准确率为 {glue:text}`acc:.1f` %，{glue:text}`verdict_zh`。\n"
+    assert glue_key_drift(en, zh) == []
+    assert glue_key_drift(en, zh.replace("verdict_zh", "verdict")) == []  # quoting the English phrase is in sync
+    # A genuinely missing key is still caught, in either direction.
+    assert glue_key_drift(en, zh.replace("{glue:text}`acc:.1f`", "97")) == ["glued values only in English: ['acc']"]
+    assert glue_key_drift(en.replace("{glue:text}`acc:.1f`", "97"), zh) == ["glued values only in Chinese: ['acc']"]
+    # The Chinese twin drops its English twin from the English page: missing there.
+    assert any("English twin verdict is not used" in p for p in glue_key_drift(en.replace("{glue:text}`verdict` ", ""), zh))
+    # A twin used in Chinese but never glued by the code: a missing key.
+    no_glue = zh.replace('glue("verdict_zh", "与之相当", display=False)\n', "")
+    assert any("no code cell glues it" in p for p in glue_key_drift(en, no_glue))
+    # A twin used in the English page.
+    assert any("Chinese twin used in the English page" in p
+               for p in glue_key_drift(en.replace("`verdict`", "`verdict_zh`"), zh))
 
 
 # --------------------------------------------------------------------------- structure
@@ -243,8 +301,8 @@ def test_code_cells_are_byte_identical(page):
 
 @pytest.mark.parametrize("page", BOTH)
 def test_glue_keys_match(page):
-    en, zh = glue_keys(en_text(page)), glue_keys(zh_text(page))
-    assert en == zh, f"{page}: glued values only in English: {sorted(en - zh)}; only in Chinese: {sorted(zh - en)}"
+    problems = glue_key_drift(en_text(page), zh_text(page))
+    assert not problems, f"{page}: " + "; ".join(problems)
 
 
 @pytest.mark.parametrize("page", BOTH)

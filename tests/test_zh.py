@@ -441,6 +441,56 @@ def test_chinese_pages_with_code_find_their_notebook_in_the_shared_cache(built_b
         "the Chinese build made a cache of its own instead of sharing _build/.jupyter_cache")
 
 
+def _zh_code_pages() -> list[str]:
+    return [p for p in BOTH if "{code-cell}" in zh_text(p)]
+
+
+@pytest.mark.slow
+def test_chinese_download_menu_offers_the_executed_notebook(built_book):
+    """Every Chinese page comes from the cache, yet its .ipynb download carries the English build's outputs."""
+    import nbformat
+
+    assert _zh_code_pages()
+    for page in _zh_code_pages():
+        html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
+        rel = f"_sources/{page}.ipynb"
+        assert re.search(rf'href="(\.\./)*{re.escape(rel)}"', html), f"zh/{page}: no .ipynb in the download menu"
+        nb = nbformat.read(built_book / "zh" / rel, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert code and all(c.execution_count for c in code), f"zh/{page}: the downloaded notebook has no outputs"
+        en = nbformat.read(built_book / rel, as_version=4)
+        assert [c.get("outputs") for c in code] == [c.get("outputs") for c in en.cells if c.cell_type == "code"], (
+            f"zh/{page}: the outputs differ from the English edition's (they are the same execution)")
+
+
+@pytest.mark.slow
+def test_chinese_pages_take_their_home_and_launch_buttons_from_config(built_book):
+    """Repository, canonical URL (English baseurl + zh/) and Binder button to zh/<page>.md, none written in zh/."""
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    repo = cfg["repository"]["url"].rstrip("/")
+    owner_repo = repo.split("github.com/")[1]
+    binder = cfg["launch_buttons"]["binderhub_url"].rstrip("/")
+    for page in ZH_PAGES:
+        html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
+        assert f'href="{repo}"' in html, f"zh/{page}: repository button"
+        assert f'rel="canonical" href="{cfg["html"]["baseurl"]}zh/{page}.html"' in html, f"zh/{page}: canonical URL"
+    for page in _zh_code_pages():
+        html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
+        url = f"{binder}/v2/gh/{owner_repo}/{cfg['repository']['branch']}?urlpath=lab/tree/zh/{page}.md"
+        assert f'href="{url}"' in html, f"zh/{page}: no Binder launch button to {url}"
+
+
+@pytest.mark.slow
+def test_chinese_pages_link_the_english_pdf(built_book):
+    """The PDF is English only: the Chinese sidebar links the site root's book.pdf and says so."""
+    for page in ZH_PAGES:
+        path = built_book / "zh" / f"{page}.html"
+        m = re.search(r'<nav class="kd-pdf-link"[^>]*>\s*<a[^>]*href="([^"]+)"[^>]*>(.*?)</a>', path.read_text(encoding="utf-8"), re.S)
+        assert m, f"zh/{page}: no PDF link in the sidebar"
+        assert (path.parent / m.group(1)).resolve() == (built_book / "book.pdf").resolve(), m.group(1)
+        assert "英文" in m.group(2), f"zh/{page}: the PDF link does not say the PDF is in English: {m.group(2)!r}"
+
+
 # --------------------------------------------------------------------------- configuration
 
 

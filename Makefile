@@ -64,7 +64,7 @@ book: venv
 	  all="--all"; echo "_toc.yml or _config.yml changed: re-rendering every page"; fi; \
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going $$all
 	$(BIN)/python book/_static/_ext/kd_edition_config.py zh _build/zh/_config.yml
-	@all=""; if [ -f _build/zh/_build/html/index.html ] && [ -n "$$(find zh/_toc.yml _build/zh/_config.yml zh/glossary.yml -newer _build/zh/_build/html/index.html)" ]; then \
+	@all=""; if [ -f _build/zh/_build/html/index.html ] && [ -n "$$(find _config.yml zh/_config.override.yml zh/_toc.yml zh/glossary.yml -newer _build/zh/_build/html/index.html)" ]; then \
 	  all="--all"; echo "zh/_toc.yml, the zh configuration or zh/glossary.yml changed: re-rendering every Chinese page"; fi; \
 	$(BIN)/jupyter-book build zh --config _build/zh/_config.yml --path-output _build/zh --builder html -W -n --keep-going $$all
 	@rm -rf _build/html/zh && cp -a _build/zh/_build/html _build/html/zh

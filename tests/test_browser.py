@@ -494,7 +494,10 @@ def test_chinese_quotes_render_in_a_cjk_font(browser_context, server, docname):
           const els = new Set();
           const walker = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
           for (let t = walker.nextNode(); t; t = walker.nextNode())
-            if (/[\u4e00-\u9fff]/.test(t.textContent) && t.parentElement.offsetParent !== null) els.add(t.parentElement);
+            if (/[\u4e00-\u9fff]/.test(t.textContent) && t.parentElement.offsetParent !== null
+                && !t.parentElement.closest('svg')  // an icon's <title> is not drawn
+                && !t.parentElement.closest('details:not([open])')  // nor a closed dropdown
+                && getComputedStyle(t.parentElement).visibility === 'visible') els.add(t.parentElement);
           let i = 0; for (const e of els) e.setAttribute('data-kd-cjk', String(i++));
           return i;
         }""")

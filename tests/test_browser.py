@@ -220,6 +220,9 @@ def _shot_name(docname: str, suffix: str = "") -> Path:
 
 
 DOCNAMES = toc_docnames(ROOT / "_toc.yml")
+ZH_DOCNAMES = toc_docnames(ROOT / "zh" / "_toc.yml")
+# The accessibility checks (alt texts, axe-core, CJK glyphs) cover both editions: zh/<page> is the 中文版.
+BOTH_EDITIONS = [*DOCNAMES, *("zh/" + d for d in ZH_DOCNAMES)]
 
 
 # --------------------------------------------------------------------------- tests
@@ -444,7 +447,7 @@ def test_alt_check_catches_paths_and_empty_alts():
     assert [b.split(" ")[0] for b in bad_alts(images)] == ["a.png", "b.png", "c.png"]
 
 
-@pytest.mark.parametrize("docname", DOCNAMES)
+@pytest.mark.parametrize("docname", BOTH_EDITIONS)
 def test_every_image_has_a_meaningful_alt(browser_context, server, docname):
     page = browser_context.new_page()
     try:
@@ -458,7 +461,7 @@ def test_every_image_has_a_meaningful_alt(browser_context, server, docname):
 AXE_FAIL_IMPACTS = ("serious", "critical")
 
 
-@pytest.mark.parametrize("docname", [*DOCNAMES, "search"])
+@pytest.mark.parametrize("docname", [*BOTH_EDITIONS, "search", "zh/search"])
 def test_axe_finds_no_serious_or_critical_violation(browser_context, server, docname):
     """axe-core (bundled in axe-playwright-python, offline) on every page, after MathJax and fonts."""
     from axe_playwright_python.sync_playwright import Axe
@@ -477,6 +480,7 @@ def test_axe_finds_no_serious_or_critical_violation(browser_context, server, doc
 
 
 CJK_PAGES = [d for d in DOCNAMES if re.search(r"[\u4e00-\u9fff]", (ROOT / f"{d}.md").read_text())]
+CJK_PAGES += ["zh/" + d for d in ZH_DOCNAMES]  # every Chinese page, so its screenshots show real glyphs
 
 
 @pytest.mark.parametrize("docname", CJK_PAGES)
@@ -490,7 +494,10 @@ def test_chinese_quotes_render_in_a_cjk_font(browser_context, server, docname):
           const els = new Set();
           const walker = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
           for (let t = walker.nextNode(); t; t = walker.nextNode())
-            if (/[\u4e00-\u9fff]/.test(t.textContent) && t.parentElement.offsetParent !== null) els.add(t.parentElement);
+            if (/[\u4e00-\u9fff]/.test(t.textContent) && t.parentElement.offsetParent !== null
+                && !t.parentElement.closest('svg')  // an icon's <title> is not drawn
+                && !t.parentElement.closest('details:not([open])')  // nor a closed dropdown
+                && getComputedStyle(t.parentElement).visibility === 'visible') els.add(t.parentElement);
           let i = 0; for (const e of els) e.setAttribute('data-kd-cjk', String(i++));
           return i;
         }""")
@@ -516,7 +523,6 @@ def test_chinese_quotes_render_in_a_cjk_font(browser_context, server, docname):
 
 # --------------------------------------------------------------------------- 中文版 (the Chinese edition, zh/)
 
-ZH_DOCNAMES = toc_docnames(ROOT / "zh" / "_toc.yml")
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 
 

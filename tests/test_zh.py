@@ -14,8 +14,10 @@ The tests fail when:
 * a term of the glossary (``zh/glossary.yml``) is not used consistently: when the English page
   uses the English term, the Chinese page uses the Chinese one, and never an "avoid" variant.
 
-``test_chinese_config_mirrors_the_english_one`` fails when ``_config.yml`` gains a setting that
-``zh/_config.yml`` lacks (Jupyter Book 1 has no config inheritance, so the file is a mirror).
+The Chinese edition's configuration is generated from ``_config.yml`` and ``zh/_config.override.yml``
+(``book/_static/_ext/kd_edition_config.py``; Jupyter Book 1 has no config inheritance):
+``test_chinese_config_mirrors_the_english_one`` fails when the override sets a key that should
+not differ, or a setting of ``_config.yml`` does not reach the Chinese edition unchanged.
 
 The last group builds both editions (``built_book``) and checks the HTML: ``<html lang>``, the
 language switch of every page, the Chinese search index, and that every Chinese page with code
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -496,14 +499,65 @@ def test_chinese_pages_with_code_find_their_notebook_in_the_shared_cache(built_b
         "the Chinese build made a cache of its own instead of sharing _build/.jupyter_cache")
 
 
+def _zh_code_pages() -> list[str]:
+    return [p for p in BOTH if "{code-cell}" in zh_text(p)]
+
+
+@pytest.mark.slow
+def test_chinese_download_menu_offers_the_executed_notebook(built_book):
+    """Every Chinese page comes from the cache, yet its .ipynb download carries the English build's outputs."""
+    import nbformat
+
+    assert _zh_code_pages()
+    for page in _zh_code_pages():
+        html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
+        rel = f"_sources/{page}.ipynb"
+        assert re.search(rf'href="(\.\./)*{re.escape(rel)}"', html), f"zh/{page}: no .ipynb in the download menu"
+        nb = nbformat.read(built_book / "zh" / rel, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert code and all(c.execution_count for c in code), f"zh/{page}: the downloaded notebook has no outputs"
+        en = nbformat.read(built_book / rel, as_version=4)
+        assert [c.get("outputs") for c in code] == [c.get("outputs") for c in en.cells if c.cell_type == "code"], (
+            f"zh/{page}: the outputs differ from the English edition's (they are the same execution)")
+
+
+@pytest.mark.slow
+def test_chinese_pages_take_their_home_and_launch_buttons_from_config(built_book):
+    """Repository, canonical URL (English baseurl + zh/) and Binder button to zh/<page>.md, none written in zh/."""
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    repo = cfg["repository"]["url"].rstrip("/")
+    owner_repo = repo.split("github.com/")[1]
+    binder = cfg["launch_buttons"]["binderhub_url"].rstrip("/")
+    for page in ZH_PAGES:
+        html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
+        assert f'href="{repo}"' in html, f"zh/{page}: repository button"
+        assert f'rel="canonical" href="{cfg["html"]["baseurl"]}zh/{page}.html"' in html, f"zh/{page}: canonical URL"
+    for page in _zh_code_pages():
+        html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
+        url = f"{binder}/v2/gh/{owner_repo}/{cfg['repository']['branch']}?urlpath=lab/tree/zh/{page}.md"
+        assert f'href="{url}"' in html, f"zh/{page}: no Binder launch button to {url}"
+
+
+@pytest.mark.slow
+def test_chinese_pages_link_the_english_pdf(built_book):
+    """The PDF is English only: the Chinese sidebar links the site root's book.pdf and says so."""
+    for page in ZH_PAGES:
+        path = built_book / "zh" / f"{page}.html"
+        m = re.search(r'<nav class="kd-pdf-link"[^>]*>\s*<a[^>]*href="([^"]+)"[^>]*>(.*?)</a>', path.read_text(encoding="utf-8"), re.S)
+        assert m, f"zh/{page}: no PDF link in the sidebar"
+        assert (path.parent / m.group(1)).resolve() == (built_book / "book.pdf").resolve(), m.group(1)
+        assert "英文" in m.group(2), f"zh/{page}: the PDF link does not say the PDF is in English: {m.group(2)!r}"
+
+
 # --------------------------------------------------------------------------- configuration
 
 
-# Keys that differ by design between _config.yml and zh/_config.yml (dotted paths).
+# Keys that differ by design between _config.yml and the Chinese edition's (dotted paths): the
+# only keys zh/_config.override.yml may set.
 CONFIG_DIFFERS = {
     "title", "exclude_patterns", "repository.path_to_book", "sphinx.config.language",
-    "sphinx.config.kd_other_edition", "sphinx.config.kd_glossary_path",
-    "sphinx.config.html_theme_options.path_to_docs", "sphinx.config.html_theme_options.search_bar_text",
+    "sphinx.config.kd_other_edition", "sphinx.config.kd_glossary_path", "sphinx.config.kd_exercises_dir",
+    "sphinx.config.kd_pdf_link", "sphinx.config.html_theme_options.search_bar_text",
     "sphinx.local_extensions.kd_glossary",
 }
 
@@ -512,32 +566,97 @@ def _flatten(d, prefix=""):
     out = {}
     for k, v in d.items():
         key = f"{prefix}{k}"
-        if isinstance(v, dict):
+        if isinstance(v, dict) and v:
             out.update(_flatten(v, key + "."))
         else:
             out[key] = v
     return out
 
 
-def _strip_up(v):
-    """zh/ is one folder down: '../book/x' in zh/_config.yml is 'book/x' in _config.yml."""
-    if isinstance(v, str):
-        return v[3:] if v.startswith("../") else v
-    if isinstance(v, list):
-        return [_strip_up(x) for x in v]
-    return v
+def _edition_config():
+    sys.path.insert(0, str(ROOT / "book" / "_static" / "_ext"))
+    try:
+        import kd_edition_config
+    finally:
+        sys.path.pop(0)
+    return kd_edition_config
+
+
+def _config_drift(en: dict, override: dict, zh: dict) -> list[str]:
+    """Keys the override should not set, and English settings that do not reach ``zh`` unchanged."""
+    kd = _edition_config()
+    en_abs = _flatten(kd._with_absolute_paths(en, ROOT))
+    zh = _flatten(zh)
+    designed = lambda key: any(key == d or key.startswith(d + ".") for d in CONFIG_DIFFERS)  # noqa: E731
+    problems = [f"{key}: set in zh/{kd.OVERRIDE} but not a designed difference (CONFIG_DIFFERS)"
+                for key in _flatten(override) if not designed(key)]
+    for key in sorted(set(en_abs) | set(zh)):
+        if designed(key) or key == "html.baseurl":
+            continue
+        if en_abs.get(key) != zh.get(key):
+            problems.append(f"{key}: _config.yml {en_abs.get(key)!r}, Chinese edition {zh.get(key)!r}")
+    if zh.get("html.baseurl") != en["html"]["baseurl"] + "zh/":
+        problems.append(f"html.baseurl: {zh.get('html.baseurl')!r} is not the English baseurl + 'zh/'")
+    return problems
 
 
 def test_chinese_config_mirrors_the_english_one():
-    """A setting added to _config.yml (theme, extensions, MyST, execution) must reach zh/_config.yml too."""
-    en = _flatten(yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8")))
-    zh = _flatten(yaml.safe_load((ZH / "_config.yml").read_text(encoding="utf-8")))
-    zh = {k: _strip_up(v) for k, v in zh.items()}
-    zh["execute.cache"] = en.get("execute.cache")  # the same folder, seen from zh/
-    problems = []
-    for key in sorted(set(en) | set(zh)):
-        if any(key == d or key.startswith(d + ".") for d in CONFIG_DIFFERS):
-            continue
-        if en.get(key) != zh.get(key):
-            problems.append(f"{key}: _config.yml {en.get(key)!r}, zh/_config.yml {zh.get(key)!r}")
-    assert not problems, "zh/_config.yml has drifted from _config.yml:\n  " + "\n  ".join(problems)
+    """Every setting of _config.yml (theme, extensions, MyST, execution, home) reaches the Chinese edition."""
+    kd = _edition_config()
+    en = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    override = yaml.safe_load((ZH / kd.OVERRIDE).read_text(encoding="utf-8"))
+    problems = _config_drift(en, override, kd.edition_config(ROOT, "zh"))
+    assert not problems, "the Chinese edition's configuration has drifted from _config.yml:\n  " + "\n  ".join(problems)
+    assert not (ZH / "_config.yml").exists(), "zh/_config.yml would be a second, hand-kept copy; use the override"
+
+
+def test_config_drift_check_can_fail():
+    kd = _edition_config()
+    en = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    override = {"sphinx": {"config": {"html_theme_options": {"use_download_button": False}}}}
+    zh = kd.merge(kd._with_absolute_paths(en, ROOT), override)
+    zh["html"]["baseurl"] = "https://example.org/"
+    problems = "\n".join(_config_drift(en, override, zh))
+    assert "use_download_button: set in zh/" in problems
+    assert "use_download_button: _config.yml True, Chinese edition False" in problems
+    assert "html.baseurl" in problems
+
+
+def test_every_path_in_config_yml_is_made_absolute_for_the_chinese_edition():
+    """A new path setting in _config.yml must be listed in PATH_KEYS, or zh/ would resolve it wrongly."""
+    kd = _edition_config()
+    en = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    listed = lambda key: any(key == k or key.startswith(k + ".") for k in kd.PATH_KEYS)  # noqa: E731
+    unlisted = []
+    for key, value in _flatten(en).items():
+        for v in value if isinstance(value, list) else [value]:
+            designed = any(key == d or key.startswith(d + ".") for d in CONFIG_DIFFERS)  # replaced in zh
+            if isinstance(v, str) and v and "://" not in v and not listed(key) and not designed \
+                    and (ROOT / v).exists():
+                unlisted.append(f"{key}: {v}")
+    assert not unlisted, f"paths not in kd_edition_config.PATH_KEYS: {unlisted}"
+    zh = _flatten(kd.edition_config(ROOT, "zh"))
+    for key in kd.PATH_KEYS:
+        for k, v in zh.items():
+            if k == key or k.startswith(key + "."):
+                for p in v if isinstance(v, list) else [v]:
+                    assert Path(p).is_absolute() and (Path(p).exists() or k == "execute.cache"), f"{k}: {p}"
+
+
+def test_edition_config_names_bad_input(tmp_path):
+    kd = _edition_config()
+    (tmp_path / "_config.yml").write_text((ROOT / "_config.yml").read_text(encoding="utf-8"), encoding="utf-8")
+    with pytest.raises(FileNotFoundError, match=r"edition='fr'"):
+        kd.edition_config(tmp_path, "fr")
+    (tmp_path / "zh").mkdir()
+    (tmp_path / "zh" / kd.OVERRIDE).write_text("html: {baseurl: https://example.org/zh/}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"html\.baseurl is derived"):
+        kd.edition_config(tmp_path, "zh")
+
+
+def test_generated_config_is_written_only_when_it_changes(tmp_path):
+    kd = _edition_config()
+    dest = tmp_path / "zh" / "_config.yml"
+    assert kd.write_edition_config(ROOT, "zh", dest) is True
+    assert kd.write_edition_config(ROOT, "zh", dest) is False
+    assert yaml.safe_load(dest.read_text(encoding="utf-8")) == kd.edition_config(ROOT, "zh")

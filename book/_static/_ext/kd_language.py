@@ -15,9 +15,9 @@ extension, loaded by both, does three things:
    i.e. ``zh_CN``, which is not a BCP 47 tag; pages get ``zh-CN`` (and ``en``).
 3. **One jupyter-cache for both editions.** A relative ``execute.cache`` path
    (``nb_execution_cache_path``) is made relative to the book's own folder
-   instead of the shell's working directory, so ``zh/_config.yml`` can say
-   ``../_build/.jupyter_cache`` and reach the English edition's cache however
-   the build is started. jupyter-cache keys a notebook on its code cells (and the
+   instead of the shell's working directory, so the cache is the same folder
+   however the build is started (the Chinese edition's generated configuration,
+   ``kd_edition_config.py``, gives it the English edition's cache as an absolute path). jupyter-cache keys a notebook on its code cells (and the
    kernelspec), so a page whose code cells are byte-identical in both editions
    is executed once, by whichever edition builds first.
 

@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlparse
 
 import pytest
+from conftest import toc_docnames  # tests/conftest.py
 import yaml
 
 pytestmark = pytest.mark.slow
@@ -51,21 +52,6 @@ NAV_TIMEOUT_MS = 30_000
 # --------------------------------------------------------------------------- pure helpers
 
 
-def toc_docnames(toc_path: Path) -> list[str]:
-    """Every document of a jupyter-book ``_toc.yml`` (root first, then in reading order)."""
-    toc = yaml.safe_load(toc_path.read_text())
-    names = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                names.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return [re.sub(r"\.(md|ipynb|rst)$", "", n) for n in names]
 
 
 def find_chromium() -> str | None:

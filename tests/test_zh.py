@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import toc_docnames  # tests/conftest.py
 
 ROOT = Path(__file__).resolve().parents[1]
 ZH = ROOT / "zh"
@@ -53,21 +54,6 @@ ALLOWED_ENGLISH: set[str] = set()
 # --------------------------------------------------------------------------- reading pages
 
 
-def toc_docnames(toc_path: Path) -> list[str]:
-    """Every document of a jupyter-book ``_toc.yml``, root first, in reading order."""
-    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
-    names = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                names.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return [re.sub(r"\.(md|ipynb)$", "", n) for n in names]
 
 
 EN_PAGES = toc_docnames(ROOT / "_toc.yml")

@@ -54,11 +54,21 @@ browser: system
 # served from the jupyter-cache in _build/.jupyter_cache. Sphinx re-renders only changed
 # pages, so after an edit to _toc.yml or _config.yml every page is re-rendered (--all),
 # or the other pages would keep a stale sidebar.
+# Two editions: English (., into _build/html/) first, then 中文版 (zh/, built in _build/zh/
+# and copied to _build/html/zh/). The Chinese configuration is generated: _config.yml merged
+# with zh/_config.override.yml into _build/zh/_config.yml (written only when it changes).
+# Both use the one jupyter-cache, which keys a page on its code cells: the Chinese pages'
+# code cells are byte-identical, so that build executes nothing.
 book: venv
 	@all=""; if [ -f _build/html/index.html ] && [ -n "$$(find _toc.yml _config.yml -newer _build/html/index.html)" ]; then \
 	  all="--all"; echo "_toc.yml or _config.yml changed: re-rendering every page"; fi; \
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going $$all
-	@echo "The book is at $(CURDIR)/_build/html/index.html"
+	$(BIN)/python book/_static/_ext/kd_edition_config.py zh _build/zh/_config.yml
+	@all=""; if [ -f _build/zh/_build/html/index.html ] && [ -n "$$(find _config.yml zh/_config.override.yml zh/_toc.yml zh/glossary.yml -newer _build/zh/_build/html/index.html)" ]; then \
+	  all="--all"; echo "zh/_toc.yml, the zh configuration or zh/glossary.yml changed: re-rendering every Chinese page"; fi; \
+	$(BIN)/jupyter-book build zh --config _build/zh/_config.yml --path-output _build/zh --builder html -W -n --keep-going $$all
+	@rm -rf _build/html/zh && cp -a _build/zh/_build/html _build/html/zh
+	@echo "The book is at $(CURDIR)/_build/html/index.html (中文版: $(CURDIR)/_build/html/zh/index.html)"
 
 book-clean:
 	rm -rf _build

@@ -46,6 +46,8 @@ HINTON_2015_MNIST = {"teacher_errors": 67, "scratch_errors": 146, "kd_errors": 7
 REQUIRED_KEYS = (
     "machine",
     "book.clean_build_s",
+    "book.clean_build_both_s",
+    "book.zh_extra_s",
     "book.cached_build_s",
     "book.pdf_pages",
     "book.pdf_build_s",
@@ -352,9 +354,9 @@ def slowest_pages(build_log: str, root: Path = ROOT, k: int = 5) -> list[dict]:
     return [{"page": page, "execution_s": secs} for page, secs in ranked]
 
 
-def _jupyter_book(out_dir: Path, root: Path) -> tuple[float, str]:
-    cmd = [str(BIN / "jupyter-book"), "build", str(root), "--builder", "html", "-W", "-n", "--keep-going",
-           "--path-output", str(out_dir)]
+def _jupyter_book(out_dir: Path, root: Path, config: Path | None = None, source: Path | None = None) -> tuple[float, str]:
+    cmd = [str(BIN / "jupyter-book"), "build", str(source or root), "--builder", "html", "-W", "-n", "--keep-going",
+           "--path-output", str(out_dir)] + (["--config", str(config)] if config else [])
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
@@ -365,38 +367,66 @@ def _jupyter_book(out_dir: Path, root: Path) -> tuple[float, str]:
     return secs, log
 
 
+def _edition_configs(root: Path, out: Path) -> tuple[Path, Path]:
+    """The English and the Chinese configuration as ``make book`` uses them, with ``out``'s own cache."""
+    sys.path.insert(0, str(Path(root) / "book" / "_static" / "_ext"))
+    try:
+        import kd_edition_config as kec
+    finally:
+        sys.path.pop(0)
+    cache = out / "jupyter_cache"
+    en, zh = out / "en_config.yml", out / "zh_config.yml"
+    kec.write_config(kec.english_config(root, cache=cache), en)
+    kec.write_config(kec.edition_config(root, "zh", cache=cache), zh)
+    return en, zh
+
+
 def bench_book(root: Path = ROOT, on_step: Callable[[str], None] | None = None) -> dict:
-    """Wall times of a clean build, a cached rebuild and a no-op rebuild of the book (strict, as ``make book``).
+    """Wall times of clean, cached and no-op builds of the book (strict, as ``make book``).
 
-    The builds write to a temporary ``--path-output``, so the user's ``_build``
-    (and its execution cache) is neither used nor touched:
+    The builds write to a temporary ``--path-output`` and a jupyter-cache of their own
+    (generated configurations, ``book/_static/_ext/kd_edition_config.py``), so the user's
+    ``_build`` and its execution cache are neither used nor touched:
 
-    * clean: empty output directory, so every notebook is executed;
-    * cached: HTML and Sphinx environment deleted, jupyter-cache kept, so every
+    * clean: empty output directory and cache, so every notebook is executed (English), then
+      the Chinese edition (``zh/``) into the same cache, as ``make book`` does: ``clean_build_s``
+      is the English build, ``zh_extra_s`` the Chinese one, ``clean_build_both_s`` their sum;
+      ``zh_notebooks_executed`` counts what the Chinese build executed (0 when its code cells
+      are byte-identical to the English pages');
+    * cached: HTML and Sphinx environment deleted, jupyter-cache kept, so every English
       page is re-read and rendered but no notebook is executed;
     * noop: nothing changed since the cached build.
     """
     step = on_step or (lambda _msg: None)
     out = Path(tempfile.mkdtemp(prefix="kd-bench-book-"))
     try:
-        step("book: clean build")
-        clean_s, clean_log = _jupyter_book(out, root)
-        n_pages = len(list((out / "_build" / "html").rglob("*.html")))
+        en_cfg, zh_cfg = _edition_configs(Path(root), out)
+        step("book: clean build (English)")
+        clean_s, clean_log = _jupyter_book(out / "en", root, en_cfg)
+        step("book: clean build (中文版)")
+        zh_s, zh_log = _jupyter_book(out / "zh", root, zh_cfg, source=Path(root) / "zh")
+        html = out / "en" / "_build"
+        n_pages = len(list((html / "html").rglob("*.html")))
+        n_zh_pages = len(list((out / "zh" / "_build" / "html").rglob("*.html")))
         for sub in ("html", ".doctrees", "jupyter_execute"):
-            shutil.rmtree(out / "_build" / sub, ignore_errors=True)
+            shutil.rmtree(html / sub, ignore_errors=True)
         step("book: cached rebuild")
-        cached_s, cached_log = _jupyter_book(out, root)
+        cached_s, cached_log = _jupyter_book(out / "en", root, en_cfg)
         step("book: no-op rebuild")
-        noop_s, _ = _jupyter_book(out, root)
+        noop_s, _ = _jupyter_book(out / "en", root, en_cfg)
         executed_in_cached = _EXECUTED.findall(cached_log)
     finally:
         shutil.rmtree(out, ignore_errors=True)
     return {
         "clean_build_s": clean_s,
+        "clean_build_both_s": clean_s + zh_s,
+        "zh_extra_s": zh_s,
         "cached_build_s": cached_s,
         "noop_build_s": noop_s,
         "html_files": n_pages,
+        "zh_html_files": n_zh_pages,
         "notebooks_executed_clean": len(_EXECUTED.findall(clean_log)),
+        "zh_notebooks_executed": len(_EXECUTED.findall(zh_log)),
         "notebooks_executed_cached": len(executed_in_cached),
         # Pages re-executed although the cache was kept: their source changed between the builds,
         # or jupyter-cache could not match them; 0 is expected on a quiet checkout.
@@ -488,6 +518,9 @@ def render_markdown(results: Mapping) -> str:
         lines += ["## 1. Book build", "",
                   "| build | wall time |", "|---|---|",
                   f"| clean (every notebook executed, {b.get('notebooks_executed_clean')} notebooks) | {b['clean_build_s']:.1f} s |",
+                  f"| 中文版 after it (same jupyter-cache, {b.get('zh_notebooks_executed')} notebooks executed) "
+                  f"| {b['zh_extra_s']:.1f} s |",
+                  f"| **clean build of both editions** (`make book` on a fresh clone) | **{b['clean_build_both_s']:.1f} s** |",
                   f"| cached rebuild (HTML re-rendered, notebooks from jupyter-cache"
                   f"{_reexecuted(b)}) | {b['cached_build_s']:.1f} s |",
                   f"| no-op rebuild | {b.get('noop_build_s', 0):.1f} s |", "",
@@ -536,9 +569,10 @@ def render_markdown(results: Mapping) -> str:
                 lines.append("")
         ft = g.get("final_task")
         if ft:
-            lines += [f"Final task of `training` over {len(ft.get('seeds', []))} seeds: labels alone reach at most "
-                      f"**{ft['scratch_max']:.4f}**, distillation at least **{ft['kd_min']:.4f}**; the bar is "
-                      f"**{ft['threshold']}**.", ""]
+            n_seeds = len(ft.get("seeds", []))
+            margins = (f"labels alone reach at most **{ft['scratch_max']:.4f}**, distillation at least "
+                       f"**{ft['kd_min']:.4f}**; the bar is **{ft['threshold']}**.")
+            lines += [f"Final task of `training` over {n_seeds} seeds: {margins}", ""]
     d = results.get("distillation")
     if d:
         lines += ["## 3. Distillation quality", "",

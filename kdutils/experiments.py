@@ -62,10 +62,22 @@ def gap_recovered(err_scratch: float, err_kd: float, err_teacher: float) -> floa
 
 
 def welch_t(a: Sequence[float], b: Sequence[float]) -> float:
-    """Welch's t statistic for mean(a) - mean(b) (unequal variances)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    se = np.sqrt(a.var(ddof=1) / len(a) + b.var(ddof=1) / len(b))
-    return float((a.mean() - b.mean()) / se) if se > 0 else float("inf") * np.sign(a.mean() - b.mean())
+    """Welch's t statistic for mean(a) - mean(b) (unequal variances).
+
+    ``scipy.stats.ttest_ind(a, b, equal_var=False).statistic``. When both
+    samples are constant the statistic is undefined: it is ``±inf`` if the
+    means differ and ``nan`` if they are equal. For the degrees of freedom,
+    p-value and critical value use ``kdutils.book.welch``.
+    """
+    from scipy import stats
+
+    a, b = np.asarray(list(a), float), np.asarray(list(b), float)
+    if a.size < 2 or b.size < 2:
+        raise ValueError(f"a and b need at least 2 values each, got len(a)={a.size}, len(b)={b.size}")
+    if a.var(ddof=1) + b.var(ddof=1) == 0:  # scipy warns and returns nan; keep the sign of a real gap
+        diff = a.mean() - b.mean()
+        return float("inf") * float(np.sign(diff)) if diff != 0 else float("nan")
+    return float(stats.ttest_ind(a, b, equal_var=False).statistic)
 
 
 def soft_label_matrix(teacher: nn.Module, X: torch.Tensor, y: torch.Tensor, T: float = 4.0, num_classes: int = 10) -> np.ndarray:

@@ -136,20 +136,8 @@ def distillation_loss(
     check_same_shape("student_logits", student_logits, "teacher_logits", teacher_logits)
     T = check_temperature(T)
     alpha = check_alpha(alpha)
-    check_tensor("labels", labels, floating=False)
-    if labels.is_floating_point() or labels.dtype == torch.bool or labels.is_complex():
-        raise TypeError(f"labels must be integer class indices, got labels.dtype={labels.dtype}")
-    if tuple(labels.shape) != tuple(student_logits.shape[:-1]):
-        raise ValueError(
-            f"labels must have shape {tuple(student_logits.shape[:-1])} to match "
-            f"student_logits.shape={tuple(student_logits.shape)}, got labels.shape={tuple(labels.shape)}"
-        )
+    _check_labels(labels, student_logits)
     C = student_logits.shape[-1]
-    if labels.numel() and (labels.min() < 0 or labels.max() >= C):
-        raise ValueError(
-            f"labels must be in [0, {C - 1}] for C={C} classes, "
-            f"got labels in [{labels.min().item()}, {labels.max().item()}]"
-        )
     soft = kd_kl_loss(student_logits, teacher_logits, T)
     hard = F.cross_entropy(student_logits.reshape(-1, C), labels.reshape(-1).long())
     return alpha * soft + (1.0 - alpha) * hard

@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -54,3 +56,20 @@ def built_pdf(built_book) -> dict:
     assert pdf.exists() and (built_book / "book.pdf").exists(), "make pdf wrote no _build/pdf/book.pdf"
     meta = json.loads((ROOT / "_build" / "pdf" / "book.json").read_text())
     return {"html": built_book, "pdf": pdf, **meta}
+
+
+def toc_docnames(toc_path: Path) -> list[str]:
+    """Every document of a jupyter-book ``_toc.yml`` (root first, then in reading order)."""
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    names = [toc["root"]]
+
+    def walk(entries):
+        for entry in entries or []:
+            if "file" in entry:
+                names.append(entry["file"])
+            walk(entry.get("sections"))
+
+    for part in toc.get("parts", []):
+        walk(part.get("chapters"))
+    walk(toc.get("chapters"))
+    return [re.sub(r"\.(md|ipynb|rst)$", "", n) for n in names]

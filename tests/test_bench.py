@@ -29,7 +29,8 @@ def complete_results() -> dict:
              "pytorch_tutorial": _row(0.94, 28, 0.5), "keras_example": _row(0.96, 16, 0.83)}
     return {
         "machine": {"cpu": "test", "cores": 2, "date_utc": "today", "git_commit": "abc"},
-        "book": {"clean_build_s": 100.0, "cached_build_s": 20.0, "noop_build_s": 5.0, "notebooks_executed_clean": 3,
+        "book": {"clean_build_s": 100.0, "clean_build_both_s": 112.5, "zh_extra_s": 12.5, "zh_notebooks_executed": 0,
+                 "cached_build_s": 20.0, "noop_build_s": 5.0, "notebooks_executed_clean": 3,
                  "slowest_pages": [{"page": "book/a.md", "execution_s": 9.0}], "pdf_pages": 95, "pdf_build_s": 44.0},
         "grading": {"seconds_per_notebook": {"losses": 10.0, "training": 20.0}, "demo_class_s": 120.0, "repeats": 3,
                     "reference_score": {"losses": "18/18", "training": "10/10"}, "demo_class_students": 12,
@@ -107,7 +108,9 @@ def test_write_results_refuses_incomplete_and_writes_json_and_markdown(tmp_path)
     assert json.loads(j.read_text()) == res
     text = md.read_text()
     assert text == kdbench.render_markdown(res)
-    for needle in ("| clean (every notebook executed, 3 notebooks) | 100.0 s |", "| `losses` | 10.0 s | 18/18 |",
+    for needle in ("| clean (every notebook executed, 3 notebooks) | 100.0 s |",
+                   "| 中文版 after it (same jupyter-cache, 0 notebooks executed) | 12.5 s |",
+                   "| **clean build of both editions** (`make book` on a fresh clone) | **112.5 s** |", "| `losses` | 10.0 s | 18/18 |",
                    "| high_T8 | – | 0.9600 ± 0.0100 | 17.0 | 80 % |", "| teacher | – | 0.9800 ± 0.0100 | 9.0 | – |",
                    "teacher 67, scratch 146, distilled 74 errors, i.e. 91 % of the gap",
                    "**10.0×** parameters, **2.0×** latency", "PDF (`make pdf`): **95 pages** in 44.0 s.",
@@ -265,3 +268,15 @@ def test_committed_results_match_the_schema_and_the_table():
             for recipe, row in table.items():
                 assert len(row["seeds"]) >= 5, (ds, recipe, row["seeds"])
         assert not math.isnan(res["compression"]["latency_ratio"])
+
+
+def test_book_bench_builds_both_editions_with_a_cache_of_its_own(tmp_path):
+    """The clean builds get generated configurations whose jupyter-cache is the benchmark's, not _build's."""
+    import yaml
+
+    en, zh = kdbench._edition_configs(ROOT, tmp_path)
+    en_cfg, zh_cfg = (yaml.safe_load(p.read_text(encoding="utf-8")) for p in (en, zh))
+    cache = str((tmp_path / "jupyter_cache").resolve())
+    assert en_cfg["execute"]["cache"] == zh_cfg["execute"]["cache"] == cache
+    assert zh_cfg["sphinx"]["config"]["language"] == "zh_CN" and "language" not in en_cfg["sphinx"]["config"]
+    assert zh_cfg["html"]["baseurl"] == en_cfg["html"]["baseurl"] + "zh/"

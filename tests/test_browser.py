@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import urldefrag, urljoin, urlparse
 
 import pytest
+from conftest import toc_docnames  # tests/conftest.py
 import yaml
 
 pytestmark = pytest.mark.slow
@@ -51,21 +52,6 @@ NAV_TIMEOUT_MS = 30_000
 # --------------------------------------------------------------------------- pure helpers
 
 
-def toc_docnames(toc_path: Path) -> list[str]:
-    """Every document of a jupyter-book ``_toc.yml`` (root first, then in reading order)."""
-    toc = yaml.safe_load(toc_path.read_text())
-    names = [toc["root"]]
-
-    def walk(entries):
-        for entry in entries or []:
-            if "file" in entry:
-                names.append(entry["file"])
-            walk(entry.get("sections"))
-
-    for part in toc.get("parts", []):
-        walk(part.get("chapters"))
-    walk(toc.get("chapters"))
-    return [re.sub(r"\.(md|ipynb|rst)$", "", n) for n in names]
 
 
 def find_chromium() -> str | None:
@@ -220,6 +206,9 @@ def _shot_name(docname: str, suffix: str = "") -> Path:
 
 
 DOCNAMES = toc_docnames(ROOT / "_toc.yml")
+ZH_DOCNAMES = toc_docnames(ROOT / "zh" / "_toc.yml")
+# The accessibility checks (alt texts, axe-core, CJK glyphs) cover both editions: zh/<page> is the 中文版.
+BOTH_EDITIONS = [*DOCNAMES, *("zh/" + d for d in ZH_DOCNAMES)]
 
 
 # --------------------------------------------------------------------------- tests
@@ -444,7 +433,7 @@ def test_alt_check_catches_paths_and_empty_alts():
     assert [b.split(" ")[0] for b in bad_alts(images)] == ["a.png", "b.png", "c.png"]
 
 
-@pytest.mark.parametrize("docname", DOCNAMES)
+@pytest.mark.parametrize("docname", BOTH_EDITIONS)
 def test_every_image_has_a_meaningful_alt(browser_context, server, docname):
     page = browser_context.new_page()
     try:
@@ -458,7 +447,7 @@ def test_every_image_has_a_meaningful_alt(browser_context, server, docname):
 AXE_FAIL_IMPACTS = ("serious", "critical")
 
 
-@pytest.mark.parametrize("docname", [*DOCNAMES, "search"])
+@pytest.mark.parametrize("docname", [*BOTH_EDITIONS, "search", "zh/search"])
 def test_axe_finds_no_serious_or_critical_violation(browser_context, server, docname):
     """axe-core (bundled in axe-playwright-python, offline) on every page, after MathJax and fonts."""
     from axe_playwright_python.sync_playwright import Axe
@@ -477,6 +466,7 @@ def test_axe_finds_no_serious_or_critical_violation(browser_context, server, doc
 
 
 CJK_PAGES = [d for d in DOCNAMES if re.search(r"[\u4e00-\u9fff]", (ROOT / f"{d}.md").read_text())]
+CJK_PAGES += ["zh/" + d for d in ZH_DOCNAMES]  # every Chinese page, so its screenshots show real glyphs
 
 
 @pytest.mark.parametrize("docname", CJK_PAGES)
@@ -490,7 +480,10 @@ def test_chinese_quotes_render_in_a_cjk_font(browser_context, server, docname):
           const els = new Set();
           const walker = document.createTreeWalker(document.querySelector('main'), NodeFilter.SHOW_TEXT);
           for (let t = walker.nextNode(); t; t = walker.nextNode())
-            if (/[\u4e00-\u9fff]/.test(t.textContent) && t.parentElement.offsetParent !== null) els.add(t.parentElement);
+            if (/[\u4e00-\u9fff]/.test(t.textContent) && t.parentElement.offsetParent !== null
+                && !t.parentElement.closest('svg')  // an icon's <title> is not drawn
+                && !t.parentElement.closest('details:not([open])')  // nor a closed dropdown
+                && getComputedStyle(t.parentElement).visibility === 'visible') els.add(t.parentElement);
           let i = 0; for (const e of els) e.setAttribute('data-kd-cjk', String(i++));
           return i;
         }""")
@@ -510,5 +503,123 @@ def test_chinese_quotes_render_in_a_cjk_font(browser_context, server, docname):
             if han and cjk < han:
                 problems.append(f"element {i}: {han} Han characters, {cjk} glyphs from a CJK font; fonts {fonts}")
         assert not problems, f"{docname}: Chinese text not drawn in a CJK font:\n  " + "\n  ".join(problems[:5])
+    finally:
+        page.close()
+
+
+# --------------------------------------------------------------------------- 中文版 (the Chinese edition, zh/)
+
+CJK_RE = re.compile(r"[\u4e00-\u9fff]")
+
+
+@pytest.mark.parametrize("docname", ZH_DOCNAMES)
+def test_zh_page(browser_context, server, docname):
+    """A Chinese page: console, network, MathJax, images, <html lang="zh-CN">, Chinese UI and text."""
+    url = urljoin(server.base, "zh/" + docname + ".html")
+    page = browser_context.new_page()
+    rec = _Recorder(page)
+    problems: list[str] = []
+    try:
+        resp = page.goto(url, wait_until="load")
+        assert resp is not None and resp.status == 200, f"{url}: HTTP {resp and resp.status}"
+        _wait_until_rendered(page)
+        page.wait_for_timeout(300)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(_shot_name("zh__" + docname)), full_page=True)
+        if rec.console_errors:
+            problems.append(f"console errors: {rec.console_errors}")
+        if rec.failed:
+            problems.append(f"failed requests: {rec.failed}")
+        state = page.evaluate(MATH_STATE_JS)
+        if state["untypeset"] or state["errors"] or state["undefined_macros"]:
+            problems.append(f"MathJax: {state}")
+        broken = [i["src"] for i in page.evaluate(IMAGES_JS) if not i["complete"] or i["w"] == 0]
+        if broken:
+            problems.append(f"images that did not load: {broken}")
+        lang = page.evaluate("() => document.documentElement.lang")
+        if lang != "zh-CN":
+            problems.append(f'<html lang="{lang}">, expected zh-CN')
+        h1 = page.locator("main h1").first.inner_text()
+        if not CJK_RE.search(h1):
+            problems.append(f"the title is not Chinese: {h1!r}")
+        # Sphinx's UI strings come from its zh_CN catalogue (language: zh_CN).
+        placeholder = page.locator("input[name=q]").first.get_attribute("placeholder") or ""
+        button = page.locator(".search-button__default-text").first.inner_text()
+        if not (CJK_RE.search(placeholder) and CJK_RE.search(button)):
+            problems.append(f"the search box is not in Chinese: {placeholder!r}, {button!r}")
+        # The sidebar lists every page of the Chinese TOC and each link resolves.
+        hrefs = page.eval_on_selector_all("nav.bd-docs-nav a[href]", "els => els.map(e => e.href)")
+        targets = {urlparse(urldefrag(h)[0]).path.lstrip("/") for h in hrefs}
+        missing = [d for d in ZH_DOCNAMES[1:] if "zh/" + d + ".html" not in targets]
+        if missing:
+            problems.append(f"TOC pages missing from the sidebar: {missing}")
+        bad = {h: s for h in hrefs if (s := _link_status(browser_context, h)) != 200}
+        if bad:
+            problems.append(f"sidebar links that do not resolve: {bad}")
+    finally:
+        page.close()
+    assert not problems, f"zh/{docname}:\n  " + "\n  ".join(problems)
+
+
+def test_language_switch_round_trip(browser_context, server):
+    """The header's switch opens the same page in the other edition, in the same tab, and back."""
+    page = browser_context.new_page()
+    rec = _Recorder(page)
+    try:
+        page.goto(urljoin(server.base, "book/temperature.html"), wait_until="load")
+        assert page.evaluate("() => document.documentElement.lang") == "en"
+        switch = page.locator("a.kd-language-switch").first
+        assert switch.is_visible(), "no visible language switch in the header"
+        assert "中文" in switch.inner_text()
+        n_tabs = len(browser_context.pages)
+        switch.click()
+        page.wait_for_url(re.compile(r"/zh/book/temperature\.html$"))
+        assert page.evaluate("() => document.documentElement.lang") == "zh-CN"
+        assert len(browser_context.pages) == n_tabs, "the switch opened a new tab instead of replacing the page"
+        page.screenshot(path=str(SCREENSHOTS / "zh_switch.png"), full_page=False)
+        back = page.locator("a.kd-language-switch").first
+        assert "English" in back.inner_text()
+        back.click()
+        page.wait_for_url(re.compile(r"/book/temperature\.html$"))
+        assert "/zh/" not in page.url
+        assert page.evaluate("() => document.documentElement.lang") == "en"
+        assert not rec.console_errors, rec.console_errors
+        assert not rec.failed, rec.failed
+    finally:
+        page.close()
+
+
+def test_zh_search_finds_temperature(browser_context, server):
+    """Chinese search (jieba-segmented index): 温度 finds the temperature chapter, 知识蒸馏 a page too."""
+    page = browser_context.new_page()
+    rec = _Recorder(page)
+    try:
+        for query, expected in (("温度", "book/temperature.html"), ("知识蒸馏", "book/intro.html")):
+            page.goto(urljoin(server.base, f"zh/search.html?q={query}"), wait_until="load")
+            results = page.locator("#search-results ul.search li a")
+            results.first.wait_for(state="attached", timeout=NAV_TIMEOUT_MS)
+            links = results.evaluate_all("els => els.map(e => e.getAttribute('href'))")
+            assert any(expected in (h or "") for h in links), (query, links)
+        page.screenshot(path=str(SCREENSHOTS / "zh_search.png"), full_page=True)
+        assert not rec.console_errors, rec.console_errors
+        assert not rec.failed, rec.failed
+    finally:
+        page.close()
+
+
+@pytest.mark.parametrize("docname", ZH_DOCNAMES)
+def test_zh_phone_width_has_no_horizontal_scroll(browser_context, server, docname):
+    page = browser_context.new_page()
+    try:
+        page.set_viewport_size(PHONE)
+        page.goto(urljoin(server.base, "zh/" + docname + ".html"), wait_until="load")
+        _wait_until_rendered(page)
+        widths = page.evaluate(
+            "() => ({doc: document.documentElement.scrollWidth, body: document.body.scrollWidth, view: window.innerWidth})"
+        )
+        page.screenshot(path=str(_shot_name("zh__" + docname, "--phone")), full_page=False)
+        assert max(widths["doc"], widths["body"]) <= widths["view"], (
+            f"zh/{docname}: the page scrolls sideways at {PHONE['width']} px: {widths}"
+        )
     finally:
         page.close()

@@ -34,7 +34,7 @@ import nbformat
 import pytest
 
 from kdutils import course
-from submissions import catalogue as cat
+from kdutils.course import catalogue as cat
 
 pytestmark = pytest.mark.slow
 A = "losses"

@@ -29,6 +29,27 @@ def test_welch_t_sign_and_size():
     assert kd.experiments.welch_t([0.0, 0.1, -0.1], [1.0, 1.1, 0.9]) < -10
 
 
+@pytest.mark.parametrize("a, b", [
+    ([0.96, 0.9644, 0.9622], [0.9644, 0.9644, 0.9644]),  # one constant sample (3 seeds on the same error count)
+    ([0.89, 0.91, 0.87, 0.9], [0.93, 0.92, 0.95]),  # unequal sizes and variances
+    ([1.0, 2.0, 3.0, 4.0, 5.0], [2.0, 2.5, 2.0, 9.0, 1.0]),
+])
+def test_welch_t_matches_scipy(a, b):
+    from scipy import stats
+
+    expected = stats.ttest_ind(a, b, equal_var=False).statistic
+    assert kd.experiments.welch_t(a, b) == pytest.approx(expected, rel=1e-12)
+    assert kd.experiments.welch_t(b, a) == pytest.approx(-expected, rel=1e-12)
+
+
+def test_welch_t_constant_samples_and_bad_sizes():
+    assert kd.experiments.welch_t([1.0, 1.0], [0.0, 0.0]) == float("inf")
+    assert kd.experiments.welch_t([0.0, 0.0], [1.0, 1.0]) == float("-inf")
+    assert np.isnan(kd.experiments.welch_t([1.0, 1.0], [1.0, 1.0]))
+    with pytest.raises(ValueError, match="len\\(a\\)=1"):
+        kd.experiments.welch_t([1.0], [0.0, 0.1])
+
+
 def test_soft_label_matrix_rows_are_distributions_of_each_class():
     class Fixed(torch.nn.Module):
         def forward(self, x):  # logits favour class (label of x) strongly

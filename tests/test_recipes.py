@@ -187,6 +187,26 @@ def test_run_seeds_cache_trains_each_setting_once():
     assert fresh[0] is not first[1] and fresh[0].accuracy == first[1].accuracy
 
 
+def test_different_seeds_give_different_teachers_transfer_sets_and_students():
+    """Guards against a seed that is dropped on the way (cache key, transfer set, init): the book's three-seed
+    spreads of 0.0 (three seeds on 16 test errors each) must come from different models, not from one run repeated."""
+    r = tiny("recommended", 5)
+    runs = kd.recipes.run_seeds(r, TINY, seeds=[0, 1, 2], cache=True)
+    assert [run.seed for run in runs] == [0, 1, 2]
+    assert len({id(run.model) for run in runs}) == 3
+
+    def flat(model):
+        return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert not torch.equal(flat(runs[a].model), flat(runs[b].model)), (a, b)
+        assert not torch.equal(flat(kd.recipes.get_teacher(TINY, a)), flat(kd.recipes.get_teacher(TINY, b))), (a, b)
+        assert not torch.equal(kd.recipes.transfer_set(TINY, a)[0], kd.recipes.transfer_set(TINY, b)[0]), (a, b)
+    # the same seed, retrained without the cache, gives the same model: the differences above are the seed's
+    again = kd.recipes.run_recipe(r, TINY, seed=1)
+    assert torch.equal(flat(again.model), flat(runs[1].model))
+
+
 def test_variant_changes_fields_and_keeps_the_name():
     v = kd.recipes.variant("recommended", T=2.0)
     assert v.name == "recommended" and v.T == 2.0 and v.alpha == RECIPES["recommended"].alpha

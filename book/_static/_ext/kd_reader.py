@@ -18,7 +18,12 @@
   DPUB-ARIA 1.1 deprecated) inside ``role="list"``, which ARIA allows only list items in
   (axe-core: aria-required-children, critical); they become ``role="listitem"``.
 * **The PDF in the navigation.** ``make pdf`` writes ``_build/pdf/book.pdf`` and copies it to
-  the site root; a sidebar template links it from every page.
+  the site root; a sidebar template links it from every page (``kd_pdf_link``: its address
+  relative to the site root, text and label; the Chinese edition links the English PDF).
+
+Configuration (``sphinx.config``): ``kd_exercises_dir`` (the released notebooks, relative to
+the book's folder; default ``exercises``) and ``kd_pdf_link``; the Chinese edition sets both in
+``zh/_config.override.yml``.
 """
 from __future__ import annotations
 
@@ -78,8 +83,11 @@ def write_assignments_zip(exercises: Path, dest: Path) -> Path:
 
 
 def _assignments_zip(app) -> None:
-    build = Path(app.outdir).parent
-    write_assignments_zip(Path(app.srcdir) / "exercises", build / "downloads" / ZIP_NAME)
+    # The {download} role in book/exercises.md names /_build/downloads/<zip> in the source tree,
+    # so the zip is written there even when the build goes elsewhere (--path-output, make bench).
+    exercises = Path(app.srcdir) / app.config.kd_exercises_dir
+    for build in {Path(app.srcdir) / "_build", Path(app.outdir).parent}:
+        write_assignments_zip(exercises, build / "downloads" / ZIP_NAME)
 
 
 def _executed_notebook(app, pagename, templatename, context, doctree) -> None:
@@ -108,7 +116,18 @@ def _citations_as_list_items(app, pagename, templatename, context, doctree) -> N
         context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
 
 
+PDF_LINK = {"href": "book.pdf", "text": "The whole book (PDF)", "label": "Download the book"}
+
+
+def _pdf_link(app, pagename, templatename, context, doctree) -> None:
+    link = {**PDF_LINK, **(app.config.kd_pdf_link or {})}
+    context["kd_pdf_link"] = {**link, "href": context["pathto"](link["href"], 1)}
+
+
 def setup(app):
+    app.add_config_value("kd_exercises_dir", "exercises", "env", types=[str])
+    app.add_config_value("kd_pdf_link", {}, "html", types=[dict])
+    app.connect("html-page-context", _pdf_link)
     app.connect("config-inited", _home_substitutions, priority=900)
     app.connect("builder-inited", _assignments_zip)
     # Before sphinx-book-theme's launch buttons (priority 500) copy the notebook to _sources/.

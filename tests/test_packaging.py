@@ -36,7 +36,8 @@ def lock() -> dict[str, str]:
         line = line.split("#")[0].strip()
         if line:
             name, version = line.split("==")
-            name = name.split("[")[0]  # psycopg[binary] -> psycopg
+            # pip reads the lock as a constraints file too (-c), which refuses extras.
+            assert "[" not in name, f"requirements.txt: {line!r} has extras; pin the extra's packages on their own lines"
             pins[re.sub(r"[-_.]+", "-", name).lower()] = version
     return pins
 
@@ -72,6 +73,8 @@ def test_the_lock_satisfies_every_range_and_pins_torch_2_13_0():
         name = re.sub(r"[-_.]+", "-", req.name).lower()
         assert name in pins, f"{req.name} is required by pyproject.toml but not in the lock file"
         assert req.specifier.contains(Version(pins[name]), prereleases=True), f"lock {name}=={pins[name]} violates {req}"
+        if name == "psycopg" and "binary" in req.extras:
+            assert "psycopg-binary" in pins, "psycopg[binary] is required but psycopg-binary is not in the lock file"
 
 
 def test_kdutils_sources_compile_for_python_3_10():

@@ -13,7 +13,8 @@
   ``_build/jupyter_execute/<page>.ipynb``; myst-nb 1.2.0 writes that file from the notebook it
   read, which carries outputs only when the page was executed in this build: a page served from
   the jupyter-cache got a notebook without outputs. Before the theme copies it, the outputs are
-  merged back from the cache.
+  merged back from the cache, less the glue records (``display=False``) that myst-nb removes
+  from an executed page, so a page gives the same download whichever way it was built.
 * **Citations as list items.** docutils puts each citation (``role="doc-biblioentry"``, a role
   DPUB-ARIA 1.1 deprecated) inside ``role="list"``, which ARIA allows only list items in
   (axe-core: aria-required-children, critical); they become ``role="listitem"``.
@@ -108,7 +109,16 @@ def _executed_notebook(app, pagename, templatename, context, doctree) -> None:
         _, merged = get_cache(str(cache_dir)).merge_match_into_notebook(nb)
     except KeyError:  # no cached execution of this code: leave it (the tests report it)
         return
+    for cell in merged.cells:
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.get("outputs", []) if not _hidden_glue(o)]
     nbformat.write(merged, path)
+
+
+def _hidden_glue(output) -> bool:
+    """A ``glue(..., display=False)`` record, which myst-nb drops from an executed notebook's cell."""
+    scrapbook = output.get("metadata", {}).get("scrapbook")
+    return bool(scrapbook and scrapbook.get("mime_prefix"))
 
 
 def _citations_as_list_items(app, pagename, templatename, context, doctree) -> None:

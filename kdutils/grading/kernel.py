@@ -26,7 +26,7 @@ from torch import nn
 
 from .messages import say
 from .protocol import build, decode, parameters, plain
-from .rules import FINAL_HANG_SECONDS, FINAL_MAX_EPOCHS, HANG_REPEAT_SECONDS, HANG_SECONDS
+from .rules import FINAL_HANG_SECONDS, FINAL_MAX_EPOCHS, HANG_REPEAT_SECONDS, HANG_SECONDS, TRAIN_HANG_SECONDS
 
 __all__ = ["prepare", "ask", "run_loss", "run_fit", "run_distill", "run_accuracy", "run_final"]
 
@@ -393,7 +393,7 @@ def run_fit(name: str, check, fn, part: str | None = None, hidden: bool = False)
         else:
             res["losses_type"] = _describe(out)
 
-    _within_budget(fn, lambda: _call(res, call), caller=name)
+    _within_budget(fn, lambda: _call(res, call), TRAIN_HANG_SECONDS, caller=name)
     res["weights"] = parameters(student)
     _judge(name, part, hidden, res)
 
@@ -430,7 +430,7 @@ def run_distill(name: str, check, fn, part: str | None = None, hidden: bool = Fa
     _register_hook([p for _, p in _named_parameters(student)][0], backward_hook)
     res: dict = {}
     _within_budget(fn, lambda: _call(res, lambda: _record_scalar(
-        res, "loss", fn(student, teacher, loader, optimizer, setup["T"], setup["alpha"]))), caller=name)
+        res, "loss", fn(student, teacher, loader, optimizer, setup["T"], setup["alpha"]))), TRAIN_HANG_SECONDS, caller=name)
     res.update(log)
     res["student_weights"] = parameters(student)
     res["teacher_weights"] = parameters(teacher)
@@ -453,7 +453,7 @@ def run_accuracy(name: str, check, fn, part: str | None = None, hidden: bool = F
 
     _register_pre(model, hook)
     res: dict = {}
-    _within_budget(fn, lambda: _call(res, lambda: _record_scalar(res, "value", fn(model, loader))), caller=name)
+    _within_budget(fn, lambda: _call(res, lambda: _record_scalar(res, "value", fn(model, loader))), TRAIN_HANG_SECONDS, caller=name)
     res.update(log)
     _judge(name, part, hidden, res)
 

@@ -169,9 +169,13 @@ def test_a_missing_notebook_a_dead_kernel_and_a_swallowed_interrupt_are_named_fa
     (root / "submitted" / "bug_a" / "losses" / "losses.ipynb").rename(root / "submitted" / "bug_a" / "losses" / "x.txt")
     segfault = cat.fn(cat.KD, cat.KD_ARGS, "import ctypes\nctypes.string_at(0)\nreturn None")
     cat.write(cat.Submission("crash", "losses", "segfault in kd_kl_loss", cells={cat.KD: segfault}), root)
-    swallow = cat.fn(cat.SM, cat.SM_ARGS, "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n"
+    # ignores SIGALRM (the grader's time budget, which stops a plain swallowing loop: tests/test_hang.py) and SIGINT
+    swallow = cat.fn(cat.SM, cat.SM_ARGS, "import signal, time\n"
+                                          "signal.signal(signal.SIGALRM, signal.SIG_IGN)\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                          "while True:\n    try:\n        time.sleep(0.05)\n"
                                           "    except BaseException:\n        pass")
-    cat.write(cat.Submission("swallow", "losses", "a loop that swallows the interrupt", cells={cat.SM: swallow}), root)
+    cat.write(cat.Submission("swallow", "losses", "a loop that blocks the grader's signals and swallows the interrupt",
+                             cells={cat.SM: swallow}), root)
     p = _cli(root, "--students", "bug_a,crash,swallow", "--jobs", "2", "--nbgrader-arg=--Execute.timeout=20")
     out, _ = p.communicate()
     assert p.returncode == 1, out

@@ -51,6 +51,8 @@ SQLITE_BUSY_TIMEOUT = 120
 #: how often a student whose nbgrader failed on a locked database is started again
 DB_RETRIES = 4
 _LOCKED = ("database is locked", "There was an error accessing the nbgrader database")
+#: words of the grader's diagnosis of a student function that overran its time budget (messages "hang.*")
+_HANG = "; an infinite loop?"
 
 
 class AutogradeError(RuntimeError):
@@ -201,6 +203,9 @@ def _problems(course: Path, student: str, assignment: str, notebooks: list[str])
                 elif ename == "DeadKernelError" or "Kernel died" in o.get("evalue", ""):
                     out.append({"notebook": name, "cell": gid, "kind": "dead_kernel",
                                 "message": "the kernel died while running this cell"})
+                elif _HANG in o.get("evalue", ""):
+                    out.append({"notebook": name, "cell": gid, "kind": "hang",
+                                "message": o["evalue"].split("\n")[0][:300]})
     return out
 
 

@@ -436,7 +436,7 @@ TRAINING = [
 
 def catalogue() -> list[Submission]:
     """Every submission of the test catalogue."""
-    return LOSSES_OTHERS + ALT_LOSSES + losses_bug_students() + TAMPER_LOSSES + TRAINING
+    return LOSSES_OTHERS + ALT_LOSSES + losses_bug_students() + TAMPER_LOSSES + TRAINING + HANG_LOSSES
 
 
 DEMO_SKIP = {("bug_c", "training")}  # keeps `make grade-demo` under 3 minutes on 2 cores
@@ -453,3 +453,21 @@ def write_demo_class(course: Path) -> dict[str, str]:
             students.setdefault(sub.student, "")
             students[sub.student] = "; ".join(x for x in (students[sub.student], f"{sub.assignment}: {sub.description}") if x)
     return students
+
+
+#: Issue 13: student functions that never return. The grader stops each after ``rules.HANG_SECONDS`` and every
+#: later check of it, or of a function that calls it (distillation_loss), fails at once: one budget, not one
+#: cell timeout per test cell.
+HANG_LOSSES = [
+    Submission("hang_loop", "losses", "kd_kl_loss loops forever when called (distillation_loss calls it); "
+                                      "the rest is correct",
+               cells={KD: fn(KD, KD_ARGS, "while True:\n    pass")},
+               lose=tests_of(KD) + tests_of(DL),
+               words=("your kd_kl_loss did not return within 10 s; an infinite loop?", "distillation_loss calls it")),
+    Submission("hang_swallow", "losses", "kd_kl_loss loops forever and its bare except swallows every interrupt; "
+                                         "the rest is correct",
+               cells={KD: fn(KD, KD_ARGS, "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n"
+                                         "    except:\n        pass")},
+               lose=tests_of(KD) + tests_of(DL),
+               words=("your kd_kl_loss did not return within 10 s; an infinite loop?",)),
+]

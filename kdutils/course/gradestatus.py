@@ -18,7 +18,9 @@ Fields of a record (``StatusRecord``):
 * ``problems``: a list of ``{"notebook", "cell", "kind", "message"}`` found in the autograded
   notebooks, also for a graded student. ``kind`` is one of ``timeout`` (a cell ran into the
   per-cell timeout and was interrupted), ``dead_kernel``, ``unresponsive_kernel``,
-  ``missing_notebook``.
+  ``missing_notebook``, ``hang`` (a student function overran the grader's time budget,
+  ``kdutils.grading.rules.HANG_SECONDS``, and was stopped; the student is graded, with 0 for the
+  checks that reach it).
 * ``score``, ``max_score``: the autograded points from the gradebook (``null`` if unknown).
 * ``returncode``: nbgrader's exit code (negative: killed by that signal), ``attempts``: how many
   times nbgrader was started (a locked SQLite gradebook is retried).
@@ -38,7 +40,7 @@ __all__ = ["StatusRecord", "status_dir", "write_record", "read_records", "failur
 
 #: folder of the course directory that holds the records (git-ignored: it names students)
 STATUS_DIR = "grading_status"
-KINDS = ("timeout", "dead_kernel", "unresponsive_kernel", "missing_notebook")
+KINDS = ("timeout", "dead_kernel", "unresponsive_kernel", "missing_notebook", "hang")
 
 
 @dataclass

@@ -13,15 +13,20 @@ import copy
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import sysconfig
+import threading
+import time
+import types
 
 import torch
 from torch import nn
 
 from .messages import say
 from .protocol import build, decode, parameters, plain
-from .rules import FINAL_MAX_EPOCHS
+from .rules import FINAL_HANG_SECONDS, FINAL_MAX_EPOCHS, HANG_REPEAT_SECONDS, HANG_SECONDS, TRAIN_HANG_SECONDS
 
 __all__ = ["prepare", "ask", "run_loss", "run_fit", "run_distill", "run_accuracy", "run_final"]
 
@@ -33,7 +38,7 @@ _LIBRARY_LOOPS = ("train_supervised", "train_distillation", "fit_tensors", "fit_
 
 # Pristine references, captured at import time.
 _type, _isinstance, _float, _int, _list, _bool, _callable, _len = type, isinstance, float, int, list, bool, callable, len
-_getattr = getattr
+_getattr, _id = getattr, id
 _Exception, _AssertionError = Exception, AssertionError
 _Tensor, _Module, _Param = torch.Tensor, nn.Module, nn.Parameter
 _size, _is_floating, _requires_grad_ = torch.Tensor.size, torch.Tensor.is_floating_point, torch.Tensor.requires_grad_
@@ -52,8 +57,17 @@ _dumps, _loads = json.dumps, json.loads
 _Popen, _PIPE, _DEVNULL = subprocess.Popen, subprocess.PIPE, subprocess.DEVNULL
 _executable = sys.executable
 _isfinite = math.isfinite
+_signal, _setitimer, _settrace, _gettrace = signal.signal, getattr(signal, "setitimer", None), sys.settrace, sys.gettrace
+_SIGALRM, _ITIMER_REAL = getattr(signal, "SIGALRM", None), getattr(signal, "ITIMER_REAL", None)
+_current_thread, _main_thread, _perf_counter = threading.current_thread, threading.main_thread, time.perf_counter
+_FunctionType, _CodeType, _BaseException = types.FunctionType, types.CodeType, BaseException
+#: files whose frames are never the student's: this package, the rest of kdutils, the standard library, site-packages
+_OURS = (_HERE + os.sep,)
+_LIBRARY = tuple(sorted({os.path.dirname(_HERE) + os.sep} | {
+    sysconfig.get_paths()[k] + os.sep for k in ("stdlib", "platstdlib", "purelib", "platlib")}))
 
-_state = {"worker": None}
+# "worker": the grading worker; "hung": {code object of a student function that did not return: (name, seconds)}
+_state = {"worker": None, "hung": {}}
 
 
 def prepare() -> None:
@@ -154,6 +168,142 @@ def _call(res: dict, f, *args) -> None:
         res["error"] = _raised(e)
 
 
+# ----- the time budget of a student's function ---------------------------------------------------------
+class _Hang(BaseException):
+    """Raised inside the student's code when it overruns its budget (a BaseException: ``except Exception``
+    in the student's code does not swallow it)."""
+
+
+def _is_student(code) -> bool:
+    f = code.co_filename
+    return not f.startswith(_LIBRARY) and not f.startswith(_OURS)
+
+
+class _Budget:
+    """``with _Budget(seconds):`` the student's code inside may run ``seconds``; then ``_Hang`` is raised in it.
+
+    SIGALRM (``signal.setitimer``) in the kernel's main thread; the previous handler and timer are put
+    back on exit. The handler never raises inside the grader's own frames. A loop that swallows the
+    first ``_Hang`` (a bare ``except:``) gets another every ``HANG_REPEAT_SECONDS`` and, through a trace
+    function, on its next line, which lies outside the ``try`` it swallowed the first one with. Code
+    that still does not stop (C code, nested handlers, signals blocked) is ended by the cell timeout.
+    ``fired``: alarms seen; ``stack``: the student's code objects on the stack at the first one, innermost first.
+    """
+
+    def __init__(self, seconds: float):
+        self.seconds, self.fired, self.stack, self.active = seconds, 0, [], False
+
+    def __enter__(self):
+        if _setitimer is None or _current_thread() is not _main_thread():
+            return self  # no SIGALRM here: the cell timeout is the only limit
+        self.old_trace = _gettrace()
+        self.old_handler = _signal(_SIGALRM, self._alarm)
+        self.old_timer = _setitimer(_ITIMER_REAL, self.seconds, HANG_REPEAT_SECONDS)
+        self.t0, self.active = _perf_counter(), True
+        return self
+
+    def _alarm(self, signum, frame):
+        if not self.fired:
+            f = frame
+            while f is not None:
+                if _is_student(f.f_code):
+                    self.stack.append(f.f_code)
+                f = f.f_back
+        self.fired += 1
+        f = frame
+        while f is not None:  # the student's frames raise on their next line, outside the try that caught us
+            if _is_student(f.f_code):
+                f.f_trace = self._trace
+            f = f.f_back
+        _settrace(self._trace)
+        if frame is not None and not _is_student(frame.f_code) and frame.f_code.co_filename.startswith(_OURS):
+            return  # never inside the grader's own code
+        raise _Hang
+
+    def _trace(self, frame, event, arg):
+        if event == "line" and _is_student(frame.f_code):
+            raise _Hang
+        return self._trace
+
+    def __exit__(self, *exc):
+        if self.active:
+            self.active = False
+            _setitimer(_ITIMER_REAL, 0, 0)  # first stop the alarms, then put the old handler back
+            _settrace(self.old_trace)
+            _signal(_SIGALRM, self.old_handler)
+            delay, interval = self.old_timer
+            if delay > 0:
+                _setitimer(_ITIMER_REAL, max(delay - (_perf_counter() - self.t0), 1e-3), interval)
+        return False
+
+
+def _name_of(code, fallback: str) -> str:
+    return code.co_name if code is not None and not code.co_name.startswith("<") else fallback
+
+
+def _codes(code):
+    """``code`` and the code objects nested in it (inner functions, lambdas, comprehensions)."""
+    yield code
+    for c in code.co_consts:
+        if _isinstance(c, _CodeType):
+            yield from _codes(c)
+
+
+def _hung_callee(fn, seen=None):
+    """``(name, seconds)`` of a recorded hang that ``fn`` is or calls by a global name (transitively), else None."""
+    hung = _state["hung"]
+    code = _getattr(fn, "__code__", None)
+    if not hung or not _isinstance(code, _CodeType):
+        return None
+    seen = set() if seen is None else seen
+    if _id(fn) in seen:
+        return None
+    seen.add(_id(fn))
+    g = _getattr(fn, "__globals__", {})
+    for c in _codes(code):
+        if c in hung:
+            return hung[c]
+        for n in c.co_names:
+            callee = g.get(n) if _isinstance(g, dict) else None
+            if _type(callee) is _FunctionType:
+                found = _hung_callee(callee, seen)
+                if found:
+                    return found
+    return None
+
+
+def _refuse_hung(fn, caller: str) -> None:
+    """Fail at once when ``fn`` is, or calls, a function of the student's that already did not return."""
+    found = _hung_callee(fn)
+    if found:
+        name, seconds = found
+        if name == caller:
+            raise _AssertionError(say("hang.again", name=name, seconds=seconds))
+        raise _AssertionError(say("hang.calls", name=name, caller=caller, seconds=seconds))
+
+
+def _within_budget(fn, work, seconds: float = HANG_SECONDS, caller: str | None = None):
+    """``work()``, which calls the student's ``fn``, within ``seconds``; a hang is recorded and fails the check."""
+    caller = caller or _getattr(fn, "__name__", "your function")
+    _refuse_hung(fn, caller)
+    budget = _Budget(seconds)
+    try:
+        with budget:
+            result = work()
+    except _Hang:
+        result = None
+    if not budget.fired:
+        return result
+    # the innermost named function of the student's that was running is the one that loops
+    looping = next((c for c in budget.stack if not c.co_name.startswith("<")), _getattr(fn, "__code__", None))
+    name = _name_of(looping, caller)
+    if looping is not None:
+        _state["hung"][looping] = (name, seconds)
+    if name == caller:
+        raise _AssertionError(say("hang.first", name=name, seconds=seconds))
+    raise _AssertionError(say("hang.calls", name=name, caller=caller, seconds=seconds))
+
+
 # ----- loss functions -------------------------------------------------------------------------------
 class _ReferenceSpy:
     """Profiler hook that records calls into kdutils/losses.py (the reference) while active."""
@@ -207,9 +357,10 @@ def run_loss(name: str, check, fn, part: str | None = None, hidden: bool = False
     part = _check_part(name, check, part)
     if not _callable(fn):
         raise _AssertionError(say("input.not_function", name=name, type=_describe(fn)))
+    _refuse_hung(fn, name)
     cases = _request("cases", name, part, hidden)["cases"]
     try:
-        _judge(name, part, hidden, [_run_loss_case(fn, c) for c in cases])
+        _judge(name, part, hidden, _within_budget(fn, lambda: [_run_loss_case(fn, c) for c in cases], caller=name))
     except _AssertionError:
         _blame_first(check, fn)
         raise
@@ -246,6 +397,7 @@ def _loader(setup: dict):
 def run_fit(name: str, check, fn, part: str | None = None, hidden: bool = False) -> None:
     """``fit_soft_targets``: the grader owns the module, the inputs and the targets, and judges the trained weights."""
     part = _check_part(name, check, part)
+    _refuse_hung(fn, name)
     setup = _request("cases", name, part, hidden)
     student = build(setup["student_spec"], setup["student_state"])
     inputs, targets = decode(setup["inputs"]), decode(setup["teacher_probs"])
@@ -265,7 +417,7 @@ def run_fit(name: str, check, fn, part: str | None = None, hidden: bool = False)
         else:
             res["losses_type"] = _describe(out)
 
-    _call(res, call)
+    _within_budget(fn, lambda: _call(res, call), TRAIN_HANG_SECONDS, caller=name)
     res["weights"] = parameters(student)
     _judge(name, part, hidden, res)
 
@@ -274,6 +426,7 @@ def run_distill(name: str, check, fn, part: str | None = None, hidden: bool = Fa
     """``distill_one_epoch``: records, from outside the student's code, the modes and grad state of each forward
     pass, the optimiser steps and backward passes, and the weights afterwards; the worker compares them."""
     part = _check_part(name, check, part)
+    _refuse_hung(fn, name)
     setup = _request("cases", name, part, hidden)
     loader = _loader(setup)
     teacher = build(setup["teacher_spec"], setup["teacher_state"])
@@ -300,7 +453,8 @@ def run_distill(name: str, check, fn, part: str | None = None, hidden: bool = Fa
     _step_pre_hook(optimizer, step_hook)
     _register_hook([p for _, p in _named_parameters(student)][0], backward_hook)
     res: dict = {}
-    _call(res, lambda: _record_scalar(res, "loss", fn(student, teacher, loader, optimizer, setup["T"], setup["alpha"])))
+    _within_budget(fn, lambda: _call(res, lambda: _record_scalar(
+        res, "loss", fn(student, teacher, loader, optimizer, setup["T"], setup["alpha"]))), TRAIN_HANG_SECONDS, caller=name)
     res.update(log)
     res["student_weights"] = parameters(student)
     res["teacher_weights"] = parameters(teacher)
@@ -311,6 +465,7 @@ def run_distill(name: str, check, fn, part: str | None = None, hidden: bool = Fa
 def run_accuracy(name: str, check, fn, part: str | None = None, hidden: bool = False) -> None:
     """``evaluate_accuracy``: a fraction in [0, 1], computed in eval mode without gradients."""
     part = _check_part(name, check, part)
+    _refuse_hung(fn, name)
     setup = _request("cases", name, part, hidden)
     loader = _loader(setup)
     model = build(setup["model_spec"], setup["model_state"])
@@ -322,7 +477,7 @@ def run_accuracy(name: str, check, fn, part: str | None = None, hidden: bool = F
 
     _register_pre(model, hook)
     res: dict = {}
-    _call(res, lambda: _record_scalar(res, "value", fn(model, loader)))
+    _within_budget(fn, lambda: _call(res, lambda: _record_scalar(res, "value", fn(model, loader))), TRAIN_HANG_SECONDS, caller=name)
     res.update(log)
     _judge(name, part, hidden, res)
 
@@ -371,27 +526,32 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
             except _AssertionError as e:
                 raise _AssertionError(say("final.fix_first", name=first_name, part=part, message=e)) from None
     part = check.default_part
+    _refuse_hung(train_fn, "distil_student")
     setup = _request("cases", name, part, True)
     loader = _DataLoader(_TensorDataset(decode(setup["X"]), decode(setup["y"])), batch_size=setup["batch_size"],
                          shuffle=True, generator=_Generator().manual_seed(setup["seed"]))
     spy = _TrainingSpy(_getattr(epoch_fn, "__code__", None))
     res: dict = {"epochs": epochs}
-    try:
-        _manual_seed(setup["seed"])
-        _setprofile(spy)
+
+    def train():
         try:
-            model = train_fn(_deepcopy(teacher), loader, epochs)
-        finally:
-            removed = _getprofile() is not spy
-            _setprofile(None)
-        if removed:
-            res["error"] = say("final.profiler_removed")
-        elif _isinstance(model, _Module):
-            res["params"] = [(n, _list(_size(p)), plain(p)) for n, p in _named_parameters(model)]
-        else:
-            res["returned"] = _describe(model)
-    except _Exception as e:
-        res["error"] = _raised(e)
+            _manual_seed(setup["seed"])
+            _setprofile(spy)
+            try:
+                model = train_fn(_deepcopy(teacher), loader, epochs)
+            finally:
+                removed = _getprofile() is not spy
+                _setprofile(None)
+            if removed:
+                res["error"] = say("final.profiler_removed")
+            elif _isinstance(model, _Module):
+                res["params"] = [(n, _list(_size(p)), plain(p)) for n, p in _named_parameters(model)]
+            else:
+                res["returned"] = _describe(model)
+        except _Exception as e:
+            res["error"] = _raised(e)
+
+    _within_budget(train_fn, train, FINAL_HANG_SECONDS, caller="distil_student")
     res["epoch_calls"] = spy.epoch_calls
     res["library"] = spy.library
     v = _request("judge", name, part, True, results=res)

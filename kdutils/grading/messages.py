@@ -200,6 +200,12 @@ MESSAGES: dict[str, str] = {
     "final.below_target": ("test accuracy {acc:.4f} is below the target {target} after {epochs} epochs: train longer "
                            "(up to {max_epochs} epochs), or check T, alpha and the learning rate"),
     "final.ok": "test accuracy {acc:.4f} (target {target}) after {epochs} epochs of your distill_one_epoch",
+    # --- any check: a student function that does not return (rules.HANG_SECONDS) -------------------
+    "hang.first": ("your {name} did not return within {seconds:g} s; an infinite loop? The grader stopped it, and "
+                   "every later check that calls it fails at once."),
+    "hang.again": ("your {name} did not return within {seconds:g} s; an infinite loop? (An earlier check stopped it: "
+                   "fix it and run its cell again.)"),
+    "hang.calls": "your {name} did not return within {seconds:g} s; an infinite loop? {caller} calls it: fix {name} first.",
 }
 
 #: language code -> {mistake id: template}; English is ``MESSAGES`` itself.

@@ -89,6 +89,22 @@ def test_mistakes_and_tampering_lose_points_with_a_diagnosis(graded, sub):
         assert word in text, f"{word!r} missing from the feedback of {sub.student}/{sub.assignment}"
 
 
+def test_a_failed_check_shows_the_diagnosis_without_the_graders_frames(graded):
+    """A failing check's traceback is the test cell's line and the diagnosis, without a frame of the grader."""
+    root, _, _ = graded
+    shown = 0
+    for sub in cat.catalogue():
+        if not sub.words or sub.student == "blank":
+            continue
+        text = _feedback(root, sub)
+        if "AssertionError" not in text:
+            continue
+        shown += 1
+        for internal in ("kdutils/grading/", "_request(", "_judge(", "check_fn"):
+            assert internal not in text, f"{internal!r} in the feedback of {sub.student}/{sub.assignment}"
+    assert shown >= 10
+
+
 def test_at_least_twelve_known_mistakes_are_graded(graded):
     mistakes = sum(len(s.words) for s in cat.catalogue() if s.student.startswith(("bug_", "partial")))
     assert mistakes >= 12

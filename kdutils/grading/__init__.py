@@ -60,7 +60,10 @@ def _public_check(name: str, check: checks.Check):
     run = check.run
 
     def check_fn(*args, **kwargs):
-        return run(name, check, *args, **kwargs)
+        try:
+            return run(name, check, *args, **kwargs)
+        except AssertionError as e:  # shown as the diagnosis alone (kernel.CheckFailed)
+            raise kernel.CheckFailed(*e.args) from None
 
     sig = inspect.signature(run)
     params = list(sig.parameters.values())[2:]

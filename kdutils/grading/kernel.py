@@ -28,13 +28,34 @@ from .messages import say
 from .protocol import build, decode, parameters, plain
 from .rules import FINAL_HANG_SECONDS, FINAL_MAX_EPOCHS, HANG_REPEAT_SECONDS, HANG_SECONDS, TRAIN_HANG_SECONDS
 
-__all__ = ["prepare", "ask", "run_loss", "run_fit", "run_distill", "run_accuracy", "run_final"]
+__all__ = ["CheckFailed", "prepare", "ask", "run_loss", "run_fit", "run_distill", "run_accuracy", "run_final"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _LOSSES_FILE = os.path.join(os.path.dirname(_HERE), "losses.py")
 _TRAIN_FILE = os.path.join(os.path.dirname(_HERE), "train.py")
 #: kdutils.train's training loops: the final task must train with the student's own distill_one_epoch.
 _LIBRARY_LOOPS = ("train_supervised", "train_distillation", "fit_tensors", "fit_custom")
+
+class CheckFailed(AssertionError):
+    """A check's verdict. In a notebook it shows as the test cell's own line and the diagnosis, without the
+    grader's frames (IPython calls ``_render_traceback_``): a student reads what is wrong, not ``_request(...)``."""
+
+    def _render_traceback_(self) -> list[str]:
+        kept, tb = [], self.__traceback__
+        while tb is not None:  # the cell's frames (and IPython's own, which its tb_offset skips)
+            if not tb.tb_frame.f_code.co_filename.startswith(_HERE):
+                kept.append(tb)
+            tb = tb.tb_next
+        trimmed = None
+        for t in reversed(kept):
+            trimmed = types.TracebackType(trimmed, t.tb_frame, t.tb_lasti, t.tb_lineno)
+        try:
+            from IPython import get_ipython
+
+            return get_ipython().InteractiveTB.structured_traceback(AssertionError, self, trimmed)
+        except Exception:  # not in IPython, or its formatter failed: the diagnosis alone
+            return [f"AssertionError: {self}"]
+
 
 # Pristine references, captured at import time.
 _type, _isinstance, _float, _int, _list, _bool, _callable, _len = type, isinstance, float, int, list, bool, callable, len

@@ -83,3 +83,19 @@ def test_training_notebook_states_the_graders_final_target(folder):
     assert f"**{FINAL_ACCURACY}** within **{FINAL_MAX_EPOCHS}** epochs" in text
     stated = {float(x) for x in re.findall(r"\*\*(0\.\d+)\*\*", text)}
     assert stated == {FINAL_ACCURACY}, f"the notebook states other accuracy targets: {sorted(stated)}"
+
+
+@pytest.mark.slow
+def test_validate_from_the_assignment_folder_prints_no_config_warning(tmp_path):
+    """A student runs `nbgrader validate losses.ipynb` in the released folder: no "No nbgrader_config.py" warning."""
+    import shutil
+    import subprocess
+    import sys
+
+    folder = tmp_path / "losses"
+    shutil.copytree(ROOT / "exercises" / "losses", folder)
+    proc = subprocess.run([str(Path(sys.executable).with_name("nbgrader")), "validate", "losses.ipynb"],
+                          cwd=folder, capture_output=True, text=True, timeout=600)
+    out = proc.stdout + proc.stderr
+    assert "VALIDATION FAILED" in out, out[-2000:]  # the blank release fails, as it should
+    assert "No nbgrader_config.py" not in out, out[:2000]

@@ -187,3 +187,10 @@ def test_a_missing_notebook_a_dead_kernel_and_a_swallowed_interrupt_are_named_fa
     assert "softmax_with_temperature" in recs["swallow"].reason  # names the cell that hung
     assert {f.student for f in gradestatus.failures(root, "losses")} == {"bug_a", "crash", "swallow"}
     assert "3 failed: bug_a, crash, swallow" in out, out
+    # The report reads the status records: each failure with its reason, and the exit code says pending.
+    rep = subprocess.run([sys.executable, "-m", "kdutils.course", "report", "losses"], cwd=root,
+                         capture_output=True, text=True)
+    assert rep.returncode == 1, rep.stdout + rep.stderr
+    failed = rep.stdout.split("FAILED TO GRADE")[1].split("\n  ")
+    for student, words in [("bug_a", "missing"), ("crash", "kernel died"), ("swallow", "ignored the interrupt")]:
+        assert any(line.startswith(f"{student}: ") and words in line for line in failed), (student, rep.stdout)

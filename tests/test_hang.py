@@ -100,3 +100,13 @@ def test_a_looping_notebook_is_graded_in_seconds_with_the_hang_recorded(tmp_path
             assert word in errors, (student, word)
         assert "KeyboardInterrupt" not in errors and "CellTimeoutError" not in errors
     assert {r.student for r in gradestatus.failures(root, "losses")} == set(HANGS)
+    # The report lists each stopped function under its student; a hang alone leaves nothing pending.
+    rep = subprocess.run([sys.executable, "-m", "kdutils.course", "report", "losses"], cwd=root,
+                         capture_output=True, text=True)
+    failed, stopped = rep.stdout.split("STOPPED FUNCTIONS")
+    for student, sub in HANGS.items():
+        assert f"  {student}: your kd_kl_loss did not return within 10 s ({len(sub.lose)} check(s): " \
+               f"losses/{sub.lose[0]}" in stopped, rep.stdout
+        assert f"  {student}: " not in failed.split("MANUAL GRADING")[0].split("FAILED TO GRADE")[-1], rep.stdout
+    assert "3 waiting for manual grading" in rep.stdout  # the written answers; nothing failed to grade
+    assert "0 failed to grade" in rep.stdout, rep.stdout

@@ -1,12 +1,16 @@
 """``python -m kdutils.course report ASSIGNMENT``: what still needs a human before grades go out.
 
-Run it after every ``nbgrader autograde`` and before every ``nbgrader export``. It reads only
+Run it after every ``nbgrader autograde`` and before every ``nbgrader export``. It reads
 nbgrader's own records (the gradebook, ``submitted/``, ``autograded/`` and the log file
-``.nbgrader.log``) and lists, per student:
+``.nbgrader.log``) and, when the class was graded with ``python -m kdutils.course autograde``,
+its status records (``grading_status/``, :mod:`kdutils.course.gradestatus`), and lists, per student:
 
 * **failed to grade** (pending): a submitted notebook with no autograded copy (nbgrader removes
-  the copy when the kernel dies or cannot be interrupted; the reason is taken from the log), a
-  released notebook missing from the submission, or a cell stopped by the time limit;
+  the copy when the kernel dies or cannot be interrupted; the reason is taken from the status
+  record, else from the log), a released notebook missing from the submission, a cell stopped by
+  the time limit, or a submission changed since its status record (graded again by the next run);
+* **stopped functions** (not pending, the student is graded): a student function that overran the
+  grader's time budget and was stopped (0 for the checks that reach it);
 * **manual grading** (pending): written answers that still need a grade in formgrader;
 * **no submission**: roster students with nothing in ``submitted/``;
 * **late**: submissions after the (extended) due date, with the penalty taken.
@@ -21,6 +25,8 @@ from pathlib import Path
 
 import nbformat
 
+from .autograde import submission_digest
+from .gradestatus import read_records
 from .where import course_config, require_course_dir
 
 __all__ = ["Report", "build_report", "log_failures"]
@@ -43,6 +49,7 @@ class Report:
     missing: list[str] = field(default_factory=list)
     late: dict[str, str] = field(default_factory=dict)
     graded: list[str] = field(default_factory=list)
+    stopped: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def pending(self) -> bool:
@@ -59,6 +66,9 @@ class Report:
             if items:
                 lines.append(title)
                 lines += [f"  {s}: {r}" for s, reasons in sorted(items.items()) for r in reasons]
+        if self.stopped:
+            lines.append("STOPPED FUNCTIONS (graded: 0 for the checks that reach them)")
+            lines += [f"  {s}: {r}" for s, reasons in sorted(self.stopped.items()) for r in reasons]
         if self.missing:
             lines.append("NO SUBMISSION (score 0 in the export)")
             lines += [f"  {s}" for s in sorted(self.missing)]
@@ -115,6 +125,7 @@ def build_report(root: Path, assignment: str) -> Report:
     submitted_root = Path(cd.root) / cd.submitted_directory
     submitted = {p.parent.name for p in submitted_root.glob(f"*/{assignment}") if p.is_dir()}
     failures = log_failures(Path(cd.root) / ".nbgrader.log", assignment)
+    records = read_records(Path(cd.root), assignment)
     with Gradebook(cd.db_url) as gb:
         try:
             gb.find_assignment(assignment)
@@ -127,10 +138,23 @@ def build_report(root: Path, assignment: str) -> Report:
             sub_dir = submitted_root / student / assignment
             auto_dir = Path(cd.format_path(cd.autograded_directory, student, assignment))
             problems = []
+            rec = records.get(student)
+            if rec is not None and rec.submission_sha256 and rec.submission_sha256 != submission_digest(
+                    Path(cd.root), student, assignment):
+                problems.append(f"resubmitted after the autograde of {rec.finished or 'its status record'}: grade it again")
+            elif rec is not None and rec.status == "failed":
+                problems.append(f"autograde ({rec.host}, {rec.finished}): {rec.reason}")
+            if rec is not None:
+                hangs = [p for p in rec.problems if p.get("kind") == "hang"]
+                if hangs:
+                    rep.stopped[student] = [f"{hangs[0]['message'].split(';')[0]} ({len(hangs)} check(s): "
+                                            + ", ".join(f"{p['notebook']}/{p['cell']}" for p in hangs) + ")"]
             for name in released:
                 if not (sub_dir / name).is_file():
                     problems.append(f"{name} is missing from the submission ({sorted(p.name for p in sub_dir.iterdir())})")
                 elif not (auto_dir / name).is_file():
+                    if rec is not None and rec.status == "failed":
+                        continue  # the status record above says why
                     exc = failures.get(student)
                     why = f"{exc}: {REASONS.get(exc, 'see .nbgrader.log')}" if exc else "not autograded yet (run autograde)"
                     problems.append(f"{name} has no autograded copy: {why}")

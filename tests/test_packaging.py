@@ -77,6 +77,13 @@ def test_the_lock_satisfies_every_range_and_pins_torch_2_13_0():
             assert "psycopg-binary" in pins, "psycopg[binary] is required but psycopg-binary is not in the lock file"
 
 
+def test_nbgrader_starts_without_the_slow_rfc3987_grammar():
+    """Every nbgrader command imports nbformat -> jsonschema; rfc3987-syntax would add ~1.8 s to each (see the lock)."""
+    code = "import sys, nbgrader.apps.nbgraderapp; print('rfc3987_syntax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False", "nbgrader imports rfc3987_syntax: pin jsonschema below 4.24 in requirements.txt"
+
+
 def test_kdutils_sources_compile_for_python_3_10():
     """requires-python >= 3.10: no 3.11-only syntax or modules (tomllib, ExceptionGroup, Self) in kdutils."""
     py310 = Path.home() / ".pyenv" / "versions" / "3.10.13" / "bin" / "python3.10"

@@ -194,3 +194,29 @@ def test_a_missing_notebook_a_dead_kernel_and_a_swallowed_interrupt_are_named_fa
     failed = rep.stdout.split("FAILED TO GRADE")[1].split("\n  ")
     for student, words in [("bug_a", "missing"), ("crash", "kernel died"), ("swallow", "ignored the interrupt")]:
         assert any(line.startswith(f"{student}: ") and words in line for line in failed), (student, rep.stdout)
+
+
+def test_the_shared_worker_answers_as_a_private_one_and_a_kernel_falls_back_when_it_dies(tmp_path):
+    """One grading worker per autograde run (no second `import torch` per notebook); if it dies, a kernel starts its own."""
+    code = f"""
+import json, sys
+from pathlib import Path
+from kdutils.course.autograde import start_shared_worker
+server = start_shared_worker(Path({str(tmp_path)!r}))
+assert server is not None, "the shared worker did not come up"
+from kdutils.grading import kernel
+req = {{"op": "cases", "check": "kd_kl_loss", "part": "temperature", "hidden": False}}
+private = kernel.ask(req)
+kernel._state["worker"].kill()
+kernel._state.update(worker=None, shared={str(tmp_path / 'worker.sock')!r})
+shared = kernel.ask(req)
+assert type(kernel._state["worker"]).__name__ == "_SharedWorker"
+assert shared == private
+server.kill(); server.wait()
+after = kernel.ask(req)
+assert after == private and type(kernel._state["worker"]).__name__ == "Popen" and kernel._state["shared"] is None
+print("ok")
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.stdout.strip() == "ok", p.stdout + p.stderr
+    assert (tmp_path / "worker.sock").stat().st_mode & 0o077 == 0  # only its owner may connect

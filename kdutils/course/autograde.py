@@ -16,7 +16,11 @@ in the grading status files (``gradestatus.py``), so that
   timeout), and a student whose nbgrader still hit "database is locked" is graded again;
 * several machines sharing the course folder can write one PostgreSQL gradebook
   (``--db-url postgresql+psycopg://…``), each grading its ``--shard i/n`` of the students
-  (a student's shard depends only on its id, not on who else submitted).
+  (a student's shard depends only on its id, not on who else submitted);
+* the kernels share one grading worker (``kdutils.grading.worker --serve``, on a Unix socket
+  named to each nbgrader child in ``KDUTILS_GRADING_WORKER``), started once for the run, so a
+  notebook does not pay for the worker's own ``import torch``; ``--private-workers`` gives each
+  kernel its own, as stock ``nbgrader autograde`` does.
 
 The gradebook must already know the assignment (``nbgrader generate_assignment``, run with the
 same ``--CourseDirectory.db_url``). See the book chapter "For instructors", section "Grading a
@@ -33,6 +37,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -237,8 +242,8 @@ class _Runner:
     """Starts the nbgrader children, remembers them so that an interrupt can kill them all."""
 
     def __init__(self, course: Path, assignment: str, db_url: str, notebooks: list[str], threads: int,
-                 nbgrader_args: list[str], student_timeout: float | None):
-        self.course, self.assignment, self.db_url = course, assignment, db_url
+                 nbgrader_args: list[str], student_timeout: float | None, shared_worker: str | None = None):
+        self.course, self.assignment, self.db_url, self.shared_worker = course, assignment, db_url, shared_worker
         self.notebooks, self.threads, self.extra, self.student_timeout = notebooks, threads, nbgrader_args, student_timeout
         self.children: set[subprocess.Popen] = set()
         self.lock = threading.Lock()
@@ -251,6 +256,9 @@ class _Runner:
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
         for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
             env[var] = str(self.threads)  # N jobs share the cores instead of fighting over them
+        env.pop("KDUTILS_GRADING_WORKER", None)
+        if self.shared_worker:
+            env["KDUTILS_GRADING_WORKER"] = self.shared_worker
         return env
 
     def kill_all(self) -> None:
@@ -323,10 +331,23 @@ class _Runner:
 
 
 # --------------------------------------------------------------------------------------- the batch
+def start_shared_worker(folder: Path) -> subprocess.Popen | None:
+    """Start the run's shared grading worker on ``folder/worker.sock``; None if it did not come up."""
+    script = Path(__file__).resolve().parents[1] / "grading" / "worker.py"
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    p = subprocess.Popen([sys.executable, "-I", str(script), "--serve", str(folder / "worker.sock")],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                         env=env, start_new_session=True, preexec_fn=_die_with_parent)
+    if p.stdout.readline().strip() != "ready":  # it exited (EOF) instead of listening
+        p.kill()
+        p.wait()
+        return None
+    return p
+
 def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None = None, shard: str | None = None,
               force: bool = False, retry_failed: bool = False, students: list[str] | None = None,
               student_timeout: float | None = None, nbgrader_args: list[str] | None = None,
-              progress: bool = True, out=sys.stdout) -> list[StatusRecord]:
+              progress: bool = True, out=sys.stdout, shared_worker: bool = True) -> list[StatusRecord]:
     """Autograde the students of ``assignment`` who still need it; returns the records written by this run."""
     course = Path(course).resolve()
     if not (course / "nbgrader_config.py").exists():
@@ -353,7 +374,10 @@ def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None =
                 or r.submission_sha256 != submission_digest(course, s, assignment):
             todo.append(s)
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    runner = _Runner(course, assignment, db_url, notebooks, threads, list(nbgrader_args or []), student_timeout)
+    tmp = Path(tempfile.mkdtemp(prefix="kd-grading-"))  # short: a Unix socket path has at most 107 bytes
+    server = start_shared_worker(tmp) if shared_worker and todo else None
+    runner = _Runner(course, assignment, db_url, notebooks, threads, list(nbgrader_args or []), student_timeout,
+                     str(tmp / "worker.sock") if server else None)
     print(f"autograde {assignment}: {len(everyone)} submitted, shard {i}/{n} has {len(mine)}, "
           f"{len(mine) - len(todo)} already graded, {len(todo)} to grade with {jobs} job(s) "
           f"into {redact(db_url)}", file=out, flush=True)
@@ -383,6 +407,10 @@ def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None =
         if main:
             signal.signal(signal.SIGTERM, old)
         bar.close()
+        if server is not None:
+            server.kill()
+            server.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.perf_counter() - t0
     print_summary(done, elapsed, jobs, out=out)
     return done
@@ -423,6 +451,9 @@ def add_parser(sub) -> None:
     p.add_argument("--student-timeout", type=float, default=None, metavar="SECONDS",
                    help="kill a student's nbgrader after this many seconds (default: no limit)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--private-workers", action="store_true",
+                   help="each kernel starts its own grading worker (as stock nbgrader autograde), instead of one "
+                        "shared worker for the run")
     p.add_argument("--nbgrader-arg", action="append", default=[], dest="nbgrader_args", metavar="OPTION",
                    help="an extra option for every nbgrader autograde, e.g. --nbgrader-arg=--Execute.timeout=30 "
                         "(repeatable)")
@@ -434,7 +465,8 @@ def run(args) -> int:
         done = autograde(args.course, args.assignment, jobs=args.jobs, db_url=args.db_url, shard=args.shard,
                          force=args.force, retry_failed=args.retry_failed,
                          students=args.students.split(",") if args.students else None,
-                         student_timeout=args.student_timeout, nbgrader_args=extra, progress=not args.no_progress)
+                         student_timeout=args.student_timeout, nbgrader_args=extra, progress=not args.no_progress,
+                         shared_worker=not args.private_workers)
     except AutogradeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -87,8 +87,38 @@ _OURS = (_HERE + os.sep,)
 _LIBRARY = tuple(sorted({os.path.dirname(_HERE) + os.sep} | {
     sysconfig.get_paths()[k] + os.sep for k in ("stdlib", "platstdlib", "purelib", "platlib")}))
 
-# "worker": the grading worker; "hung": {code object of a student function that did not return: (name, seconds)}
-_state = {"worker": None, "hung": {}}
+# "worker": the grading worker; "hung": {code object of a student function that did not return: (name, seconds)};
+# "shared": the socket of the autograde run's shared worker, read once, before any student cell ran
+_state = {"worker": None, "hung": {}, "shared": os.environ.get("KDUTILS_GRADING_WORKER") or None}
+#: seconds to wait for the shared worker's answer before falling back to a worker of this kernel's own
+SHARED_TIMEOUT = 120.0
+
+
+class _SharedWorker:
+    """A connection to the shared worker (``worker.serve_socket``), with the pipes' interface of a private one."""
+
+    def __init__(self, path: str):
+        import socket
+
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self._sock.settimeout(SHARED_TIMEOUT)
+            self._sock.connect(path)
+        except OSError:
+            self._sock.close()
+            raise
+        self.stdin = self._sock.makefile("w", encoding="utf-8", newline="\n")
+        self.stdout = self._sock.makefile("r", encoding="utf-8", newline="\n")
+
+    def poll(self):
+        return None if self._sock.fileno() != -1 else 1
+
+    def kill(self) -> None:
+        for f in (self.stdin, self.stdout, self._sock):
+            try:
+                f.close()
+            except OSError:
+                pass
 
 
 def prepare() -> None:
@@ -99,6 +129,12 @@ def prepare() -> None:
 def _ensure_worker():
     w = _state["worker"]
     if w is None or w.poll() is not None:
+        if _state["shared"]:
+            try:
+                w = _state["worker"] = _SharedWorker(_state["shared"])
+                return w
+            except OSError:  # not there (any more): this kernel's own worker
+                _state["shared"] = None
         w = _state["worker"] = _Popen(
             [_executable, "-I", os.path.join(_HERE, "worker.py"), "--worker"],
             stdin=_PIPE, stdout=_PIPE, stderr=_DEVNULL, text=True, bufsize=1,
@@ -120,6 +156,8 @@ def ask(request: dict) -> dict:
         if line:
             return _loads(line)
         w.kill()
+        if _isinstance(w, _SharedWorker):
+            _state["shared"] = None  # it failed once: ask a worker of this kernel's own
     raise RuntimeError(say("worker.no_answer"))
 
 

@@ -5,6 +5,11 @@ notebooks; book chapter "For instructors"). It imports this folder as a private 
 ``_kdgrading`` (never ``kdutils/__init__``) and answers one JSON request per line:
 ``{"op": "cases" | "judge", "check": name, "part": ..., "hidden": ..., "results": ...}``,
 dispatched through ``checks.CHECKS``. Nothing here runs in the student's kernel.
+
+``python -m kdutils.course autograde`` starts one *shared* worker for its whole run
+(``--serve SOCKET``: the same protocol on a Unix socket, one connection per kernel, requests
+answered one at a time), so that each notebook does not pay for a second ``import torch``; a
+kernel that cannot reach it starts its own worker as above.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ import torch  # noqa: E402
 from .checks import CHECKS  # noqa: E402
 from .messages import say  # noqa: E402
 
-__all__ = ["answer", "serve"]
+__all__ = ["answer", "serve", "serve_socket"]
 
 
 def answer(req: dict) -> dict:
@@ -50,13 +55,53 @@ def serve() -> None:
     out = sys.stdout
     sys.stdout = sys.stderr  # nothing but replies on the real stdout
     for line in sys.stdin:
-        try:
-            reply = answer(json.loads(line))
-        except Exception as e:  # never die silently: the kernel shows this message
-            reply = {"ok": False, "message": say("worker.error", error=type(e).__name__, text=e), "cases": []}
-        out.write(json.dumps(reply) + "\n")
+        out.write(_reply(line))
         out.flush()
+
+
+def _reply(line) -> str:
+    try:
+        reply = answer(json.loads(line))
+    except Exception as e:  # never die silently: the kernel shows this message
+        reply = {"ok": False, "message": say("worker.error", error=type(e).__name__, text=e), "cases": []}
+    return json.dumps(reply) + "\n"
+
+
+def serve_socket(path: str) -> None:
+    """The shared worker of one autograde run: the line protocol on the Unix socket ``path`` (owner only),
+    a thread per connection, one request answered at a time. Prints ``ready`` once it listens."""
+    import signal
+    import socketserver
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    torch.set_num_threads(1)
+    lock = threading.Lock()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self):
+            for line in self.rfile:
+                with lock:
+                    text = _reply(line)
+                self.wfile.write(text.encode())
+                self.wfile.flush()
+
+    class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+        daemon_threads = True
+
+    old = os.umask(0o077)
+    try:
+        server = Server(path, Handler)
+    finally:
+        os.umask(old)
+    out = sys.stdout
+    sys.stdout = sys.stderr
+    out.write("ready\n")
+    out.flush()
+    server.serve_forever()
 
 
 if __name__ == "__main__" and "--worker" in sys.argv:
     serve()
+elif __name__ == "__main__" and "--serve" in sys.argv:
+    serve_socket(sys.argv[sys.argv.index("--serve") + 1])

@@ -11,8 +11,9 @@ assignment, ``s001`` the second, and so on round the catalogue. Every configurat
 same class in a fresh copy of the course with ``python -m kdutils.course autograde`` and must
 give the same scores. ``breakdown`` profiles one autograde of the reference solution: nbgrader's
 start, the database and preprocessing, the kernel's start, the setup cell (``import torch``,
-``import kdutils``, starting the grading worker), the worker's own ``import torch``, the test
-cells, the end (kernel shutdown, saving the grades, exit) and ``generate_feedback``.
+``import kdutils``, connecting to the grading worker), the wait for the worker (none with the
+run's shared worker, as here and in a batch), the test cells, the end (kernel shutdown, saving
+the grades, exit) and ``generate_feedback``.
 """
 from __future__ import annotations
 
@@ -113,14 +114,26 @@ def profile_autograde(course_dir: Path, assignment: str, student: str) -> dict:
 
     from kdutils import course
 
+    from kdutils.course.autograde import start_shared_worker
+
     exe = Path(sys.executable).parent / "nbgrader"
     env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
     env["PATH"] = f"{exe.parent}{os.pathsep}{env.get('PATH', '')}"
-    t_spawn = time.time()
-    proc = subprocess.run([str(exe), "autograde", assignment, "--student", student, "--force",
-                           "--Application.log_format=KDT %(created).6f %(message)s"],
-                          cwd=course_dir, env=env, capture_output=True, text=True)
-    t_end = time.time()
+    with tempfile.TemporaryDirectory(prefix="kd-w-") as sock_dir:
+        # as in a batch (kdutils.course autograde): the kernel asks the run's shared grading worker
+        server = start_shared_worker(Path(sock_dir))
+        if server is None:
+            raise RuntimeError("the shared grading worker did not start")
+        env["KDUTILS_GRADING_WORKER"] = str(Path(sock_dir) / "worker.sock")
+        try:
+            t_spawn = time.time()
+            proc = subprocess.run([str(exe), "autograde", assignment, "--student", student, "--force",
+                                   "--Application.log_format=KDT %(created).6f %(message)s"],
+                                  cwd=course_dir, env=env, capture_output=True, text=True)
+            t_end = time.time()
+        finally:
+            server.kill()
+            server.wait()
     if proc.returncode != 0:
         raise RuntimeError(f"autograde failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     log = [(float(m.group(1)), m.group(2)) for m in re.finditer(r"KDT (\d+\.\d+) (.*)", proc.stdout + proc.stderr)]

@@ -287,6 +287,16 @@ def test_import_kdutils_does_not_load_the_grader():
     assert out.stdout.strip() == "kdutils.grading"
 
 
+def test_nbgraders_late_penalty_plugin_does_not_import_torch():
+    """Every `nbgrader autograde` imports kdutils.course.late (the course's LatePenalty); torch would add ~1.5 s."""
+    import subprocess
+    import sys
+
+    code = "import sys, kdutils.course.late; print(sorted({'torch', 'kdutils.grading'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_every_check_comes_from_the_registry():
     assert set(G.PARTS) | {"final_student"} == set(G.CHECKS)
     for name, check in G.CHECKS.items():

@@ -6,10 +6,24 @@
 All commands drive the stock ``nbgrader`` command line with the repository's ``nbgrader_config.py``.
 Modules: ``core`` (paths, running nbgrader, reading the gradebook), one module per command
 (``generate``, ``demo``), and ``__main__`` (the command line).
+
+``generate`` and ``grade_demo`` are imported when first used: nbgrader imports this package for
+its late-penalty plugin (``kdutils.course.late``) in every ``nbgrader autograde``, which must not
+pay for the demo's grader and ``import torch``.
 """
 from .core import ASSIGNMENTS, ROOT, VOLATILE_METADATA, make_course, nbgrader, normalized, read_scores
-from .demo import grade_demo
-from .generate import generate
 
 __all__ = ["ROOT", "ASSIGNMENTS", "VOLATILE_METADATA", "nbgrader", "normalized", "make_course", "read_scores",
            "generate", "grade_demo"]
+
+
+def __getattr__(name: str):
+    if name == "generate":
+        from .generate import generate
+
+        return generate
+    if name == "grade_demo":
+        from .demo import grade_demo
+
+        return grade_demo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,6 +24,7 @@ import types
 import torch
 from torch import nn
 
+from .keys import hidden_key
 from .messages import say
 from .protocol import build, decode, parameters, plain
 from .rules import FINAL_HANG_SECONDS, FINAL_MAX_EPOCHS, HANG_REPEAT_SECONDS, HANG_SECONDS, TRAIN_HANG_SECONDS
@@ -102,8 +103,9 @@ def ask(request: dict) -> dict:
     raise RuntimeError(say("worker.no_answer"))
 
 
-def _request(op: str, name: str, part: str, hidden: bool, **extra) -> dict:
-    return ask({"op": op, "check": name, "part": part, "hidden": _bool(hidden), **extra})
+def _request(op: str, name: str, part: str, hidden, **extra) -> dict:
+    """``hidden``: False, or the key a hidden test cell passes (``keys.hidden_key``; ``hidden=True`` is refused)."""
+    return ask({"op": op, "check": name, "part": part, "hidden": hidden_key(hidden), **extra})
 
 
 def _judge(name: str, part: str, hidden: bool, results) -> None:
@@ -527,7 +529,7 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
                 raise _AssertionError(say("final.fix_first", name=first_name, part=part, message=e)) from None
     part = check.default_part
     _refuse_hung(train_fn, "distil_student")
-    setup = _request("cases", name, part, True)
+    setup = _request("cases", name, part, False)  # the transfer set: the same for everyone, no hidden values
     loader = _DataLoader(_TensorDataset(decode(setup["X"]), decode(setup["y"])), batch_size=setup["batch_size"],
                          shuffle=True, generator=_Generator().manual_seed(setup["seed"]))
     spy = _TrainingSpy(_getattr(epoch_fn, "__code__", None))
@@ -554,7 +556,7 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
     _within_budget(train_fn, train, FINAL_HANG_SECONDS, caller="distil_student")
     res["epoch_calls"] = spy.epoch_calls
     res["library"] = spy.library
-    v = _request("judge", name, part, True, results=res)
+    v = _request("judge", name, part, False, results=res)
     if not v["ok"]:
         raise _AssertionError(v["message"])
     _print(v["message"])

@@ -1,10 +1,10 @@
 """The hidden tests' key: which hidden cases a hidden test cell is graded on.
 
-A hidden test cell of ``solutions/`` calls a check with ``hidden=kd.grading.HIDDEN``. When the
+A hidden test cell of ``solutions/`` passes ``kd.grading.HIDDEN`` as a check's ``hidden``. When the
 course has a secret (``python -m kdutils.course secret``, file ``.kd-course-secret``),
 ``nbgrader generate_assignment`` writes the course key of that assignment in its place
 (``kdutils.course.secret``: an HMAC-SHA256 of the secret, never the secret itself), so the
-gradebook, from which ``autograde`` restores the test cells, holds ``hidden="kdk1-…"``. The
+gradebook, from which ``autograde`` restores the test cells, holds the key (``kdk1-…``). The
 released notebooks contain no hidden cells, hence no key, and the student's kernel has none
 before grading. The worker seeds each hidden case from the key (``seed``), so the hidden
 values of a course with a secret cannot be computed from this public code.

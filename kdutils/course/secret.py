@@ -43,7 +43,7 @@ _BEGIN, _END = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 
 
 class SecretError(SystemExit):
-    """A bad or missing secret file, or a hidden cell the key cannot be written into (exit code 2, message)."""
+    """A bad or missing secret file, or a hidden cell the key cannot be written into (non-zero exit, message)."""
 
     def __init__(self, message: str):
         super().__init__(f"ERROR: {message}")

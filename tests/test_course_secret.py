@@ -232,7 +232,7 @@ def test_student_dist_has_no_answers_no_hidden_tests_and_no_secret(keyed_course,
     assert "losses/losses.ipynb" in names and wheel in install
     assert not any(n.startswith(("kdutils/course/", "solutions/")) for n in inside + names), inside
     assert "kdutils/grading/worker.py" in inside
-    # the wheel is enough for the notebooks: a visible check runs from it, and kdutils.course is not there
+    # the wheel is enough for the notebooks: a visible check runs from it (kdutils.course is not in it)
     unpacked = tmp_path / "wheel"
     with zipfile.ZipFile(io.BytesIO(data)) as z, zipfile.ZipFile(io.BytesIO(z.read(wheel))) as w:
         w.extractall(unpacked)
@@ -240,9 +240,10 @@ def test_student_dist_has_no_answers_no_hidden_tests_and_no_secret(keyed_course,
              "import torch, kdutils as kd, kdutils.grading\n"
              f"assert kd.__file__.startswith({str(unpacked)!r}), kd.__file__\n"
              "kd.grading.check_softmax_with_temperature(lambda z, T=1.0: torch.softmax(z / T, -1), 'batch')\n"
-             "try:\n    import kdutils.course\nexcept ImportError:\n    print('no course package')\n")
+             "print('visible check passed')\n")
     proc = subprocess.run([os.sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
-    assert proc.returncode == 0 and "no course package" in proc.stdout, proc.stderr[-2000:]
+    assert proc.returncode == 0 and "visible check passed" in proc.stdout, proc.stderr[-2000:]
+    assert not (unpacked / "kdutils" / "course").exists()
     bad = dist.forbidden(keyed_course, ("losses",))
     assert len(bad["solution"]) > 20 and len(bad["secret"]) == 2
     assert dist.leaks(data, bad, allowed=dist.REFERENCE_FILES) == []

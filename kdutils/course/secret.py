@@ -53,8 +53,8 @@ def make_secret(root: Path, force: bool = False) -> Path:
     """Write a new random secret to ``root/.kd-course-secret`` (mode 0600); refuse to replace one unless ``force``."""
     path = Path(root) / SECRET_FILE
     if path.exists() and not force:
-        raise SecretError(f"{path} exists already; a new secret changes every hidden case, so regrading earlier "
-                          "submissions would change their scores (use --force at the start of a new term)")
+        raise SecretError(f"{path} exists already; a new secret changes every hidden case from the next "
+                          "generate_assignment on (use --force at the start of a new term)")
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

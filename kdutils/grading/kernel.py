@@ -354,7 +354,7 @@ def _run_loss_case(fn, case: dict) -> dict:
     return res
 
 
-def run_loss(name: str, check, fn, part: str | None = None, hidden: bool = False) -> None:
+def run_loss(name: str, check, fn, part: str | None = None, hidden=False) -> None:
     """A loss function: every case of ``part`` is run here (calls into the reference are detected), then judged."""
     part = _check_part(name, check, part)
     if not _callable(fn):
@@ -396,7 +396,7 @@ def _loader(setup: dict):
     return _DataLoader(_TensorDataset(decode(setup["X"]), decode(setup["y"])), batch_size=setup["batch_size"], shuffle=False)
 
 
-def run_fit(name: str, check, fn, part: str | None = None, hidden: bool = False) -> None:
+def run_fit(name: str, check, fn, part: str | None = None, hidden=False) -> None:
     """``fit_soft_targets``: the grader owns the module, the inputs and the targets, and judges the trained weights."""
     part = _check_part(name, check, part)
     _refuse_hung(fn, name)
@@ -424,7 +424,7 @@ def run_fit(name: str, check, fn, part: str | None = None, hidden: bool = False)
     _judge(name, part, hidden, res)
 
 
-def run_distill(name: str, check, fn, part: str | None = None, hidden: bool = False) -> None:
+def run_distill(name: str, check, fn, part: str | None = None, hidden=False) -> None:
     """``distill_one_epoch``: records, from outside the student's code, the modes and grad state of each forward
     pass, the optimiser steps and backward passes, and the weights afterwards; the worker compares them."""
     part = _check_part(name, check, part)
@@ -464,7 +464,7 @@ def run_distill(name: str, check, fn, part: str | None = None, hidden: bool = Fa
     _judge(name, part, hidden, res)
 
 
-def run_accuracy(name: str, check, fn, part: str | None = None, hidden: bool = False) -> None:
+def run_accuracy(name: str, check, fn, part: str | None = None, hidden=False) -> None:
     """``evaluate_accuracy``: a fraction in [0, 1], computed in eval mode without gradients."""
     part = _check_part(name, check, part)
     _refuse_hung(fn, name)

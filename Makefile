@@ -8,13 +8,15 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book book-clean pdf linkcheck test exercises grade-demo bench browser system clean test-course
+.PHONY: help venv book book-clean pdf linkcheck test exercises course-secret student-dist grade-demo bench browser system clean test-course
 
 help:
 	@echo "make book        build the Jupyter Book into _build/html"
 	@echo "make pdf         the whole book as _build/pdf/book.pdf (Chromium prints a single-page build)"
 	@echo "make test        run the whole test suite (builds the book, grades notebooks, drives a browser)"
 	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader (no gradebook entry is kept)"
+	@echo "make course-secret  once per course: the secret the hidden tests' cases derive from"
+	@echo "make student-dist   dist/kd-student.zip: the released notebooks and how to install kdutils (no answers)"
 	@echo "make grade-demo  autograde the bundled demo class in a temporary course"
 	@echo "make bench       measure build, grading, distillation quality and speed"
 	@echo "make test-course the course workflow tests (zip_collect, one term end to end, exchange with two Unix users)"
@@ -87,6 +89,14 @@ test: venv system
 
 exercises: venv
 	$(BIN)/python -m kdutils.course generate
+
+# Once per course (in the private copy): the secret the hidden tests' cases derive from.
+course-secret: venv
+	$(BIN)/python -m kdutils.course secret
+
+# What students may be given: the released notebooks and kdutils's install line, as dist/kd-student.zip.
+student-dist: venv
+	$(BIN)/python -m kdutils.course student-dist
 
 test-course: venv
 	$(BIN)/python -m pytest -q tests/test_course_*.py

@@ -31,6 +31,15 @@ c.Execute.shutdown_kernel = "immediate"
 # A student who deletes a test cell gets it back (and fails it) instead of skipping it.
 c.OverwriteCells.add_missing_cells = True
 
+# Hidden tests: when the course has a secret (`python -m kdutils.course secret`, file
+# .kd-course-secret), generate_assignment first writes the course key into the hidden test cells
+# (in place of kd.grading.HIDDEN), so the gradebook holds keyed hidden cells and the released
+# notebooks hold none. Without a secret the public default cases are used (kdutils/course/secret.py).
+from nbgrader.converters import GenerateAssignment  # noqa: E402
+
+c.GenerateAssignment.preprocessors = ["kdutils.course.secret.InsertCourseKey",
+                                      *GenerateAssignment.class_traits()["preprocessors"].make_dynamic_default()]
+
 # Released notebooks carry no outputs.
 c.ClearOutput.enabled = True
 

@@ -33,7 +33,7 @@ def reference_cells(assignment):
     return cat.solution_cells(assignment)
 
 
-def run(check: str, fn, part: str, hidden: bool = True) -> str | None:
+def run(check: str, fn, part: str, hidden=G.HIDDEN) -> str | None:
     """None when the check passes, else the AssertionError's message."""
     try:
         getattr(G, f"check_{check}")(fn, part, hidden=hidden)
@@ -46,7 +46,7 @@ def run(check: str, fn, part: str, hidden: bool = True) -> str | None:
 def test_reference_solution_passes_every_part(name):
     fn = define(reference_cells("losses")[name], name)
     for part in G.PARTS[name]:
-        for hidden in (False, True):
+        for hidden in (False, G.HIDDEN):
             assert run(name, fn, part, hidden) is None, (name, part, hidden)
 
 
@@ -104,7 +104,7 @@ def test_hard_coded_example_fails_the_hidden_cases():
         return torch.tensor(0.7593)
 
     assert run("soft_cross_entropy", hard, "example", hidden=False) is None  # the visible example alone...
-    assert run("soft_cross_entropy", hard, "example", hidden=True) is not None  # ...is not enough
+    assert run("soft_cross_entropy", hard, "example", hidden=G.HIDDEN) is not None  # ...is not enough
 
 
 def test_always_equal_objects_and_tensor_subclasses_fail():
@@ -310,7 +310,7 @@ def test_every_message_id_is_defined_and_every_message_is_used():
     import inspect
     import re
 
-    source = "\n".join(inspect.getsource(m) for m in (G.judge, G.kernel, G.mistakes, G.checks, G.worker))
+    source = "\n".join(inspect.getsource(m) for m in (G.judge, G.kernel, G.mistakes, G.checks, G.worker, G.keys))
     used = set(re.findall(r'"((?:[a-z_]+)\.[A-Za-z0-9_.]+)"', source)) | {"ok"}
     used |= {f"loop.{v}" for v in G.mistakes.LOOP_VARIANTS}
     used |= {id for c in G.CHECKS.values() for id, _ in c.variants()}
@@ -366,7 +366,7 @@ def test_every_mistake_a_hidden_case_catches_a_visible_case_catches(name):
     if name == "softmax_with_temperature":
         variants.append(("softmax.global_max", _global_max_softmax))
     for id, variant in variants:
-        hidden = [part for part in G.PARTS[name] if _catches(name, variant, part, hidden=True)]
+        hidden = [part for part in G.PARTS[name] if _catches(name, variant, part, hidden=G.HIDDEN)]
         if hidden:  # some visible test cell of the same function fails too, before the student submits
             assert any(_catches(name, variant, part, hidden=False) for part in G.PARTS[name]), (name, id, hidden)
 
@@ -401,7 +401,7 @@ def test_a_constant_is_told_it_does_not_depend_on_its_inputs(name):
         return torch.tensor(0.7593)
 
     for part in G.PARTS[name]:
-        msg = run(name, constant, part, hidden=True)
+        msg = run(name, constant, part, hidden=G.HIDDEN)
         assert msg.startswith(f"{name} does not depend on its inputs: it returns 0.7593 for every input"), (part, msg)
         assert "times the expected one" not in msg
 
@@ -413,7 +413,7 @@ def test_distillation_loss_on_a_broken_kd_kl_loss_says_fix_kd_kl_loss_first():
     exec(bad_kd, ns)
     exec(good_dl, ns)
     for part in G.PARTS["distillation_loss"]:
-        msg = run("distillation_loss", ns["distillation_loss"], part, hidden=True)
+        msg = run("distillation_loss", ns["distillation_loss"], part, hidden=G.HIDDEN)
         assert msg.startswith(cat.DL_ON_BROKEN_KD + ": off by exactly T² = 16"), (part, msg)
     # A wrong distillation_loss on a correct kd_kl_loss is diagnosed by itself, not blamed on kd_kl_loss.
     exec(reference_cells("losses")["kd_kl_loss"], ns)

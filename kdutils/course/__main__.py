@@ -12,6 +12,8 @@ import sys
 #: command name -> module of kdutils.course that implements it
 COMMANDS = {
     "generate": "generate",
+    "secret": "secret",
+    "student-dist": "dist",
     "grade-demo": "demo",
     "autograde": "autograde",
     "extend": "late",

@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = ["Submission", "catalogue", "write", "write_demo_class", "build", "solution_cells", "solution_source",
            "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "FINAL", "FINAL_LABELS_ONLY", "FINAL_KD_TRAIN", "LOSSES_BUGS", "DL_ON_BROKEN_KD", "FIRST_FAILING", "ARGS",
-           "ALT_LOSSES", "TAMPER_LOSSES", "LOSSES_OTHERS", "TRAINING", "DEMO"]
+           "ALT_LOSSES", "TAMPER_LOSSES", "LOSSES_OTHERS", "PEEK_HIDDEN", "TRAINING", "DEMO"]
 
 
 @dataclass
@@ -305,8 +305,22 @@ TAMPER_LOSSES = [
                lose=tests_of(KD) + tests_of(DL), words=("os._exit() is disabled", "KL direction reversed")),
 ]
 
+#: A student's cell that asks the grader for hidden cases: with hidden=True (refused) and with the public
+#: default kd.grading.HIDDEN (the public repository's cases, not those of a course with a secret).
+PEEK_HIDDEN = ("\nfor _hidden in (True, kd.grading.HIDDEN):\n"
+               "    print('peek', _hidden, kd.grading.kernel.ask({'op': 'cases', 'check': 'softmax_with_temperature',\n"
+               "                                                  'part': 'batch', 'hidden': _hidden}))\n"
+               "    try:\n"
+               "        kd.grading.check_softmax_with_temperature(softmax_with_temperature, 'batch', hidden=_hidden)\n"
+               "    except Exception as e:\n"
+               "        print('peek', type(e).__name__, e)\n")
+
 LOSSES_OTHERS = [
     Submission("solution", "losses", "the reference solution", full_marks=True),
+    Submission("peek_hidden", "losses", "a correct solution whose own cell asks for the hidden cases "
+                                        "(hidden=True is refused; kd.grading.HIDDEN gives only the public default's)",
+               cells={SM: solution_cells("losses")[SM] + PEEK_HIDDEN}, full_marks=True,
+               words=("hidden checks run only in grading",)),
     Submission("blank", "losses", "the released notebook, untouched", blank=(SM, SCE, KD, DL),
                lose=_EVERY_LOSS_TEST),
     Submission("partial", "losses", "partial: kd_kl_loss unstable (log of softmax), distillation_loss not done",

@@ -23,7 +23,9 @@ How a check stays fair and hard to game (see the book chapter "For instructors")
   number), so an object whose ``__eq__`` always returns True earns nothing.
 * **Calling the reference is detected** with a profiler hook: any call into
   ``kdutils/losses.py`` during a losses check fails that check, and says why.
-* Test cases are seeded, so the same submission always gets the same score.
+* Test cases are seeded, so the same submission always gets the same score. The hidden cases
+  derive from the course key that ``nbgrader generate_assignment`` writes into the hidden test
+  cells (``keys``, ``HIDDEN``); ``hidden=True`` from a student's kernel gets none.
 * **The final task is run by the grader.** ``check_final_student`` first runs the checks of the
   student's ``distill_one_epoch``, then calls their ``distil_student`` itself, under the grader's
   seed, on the transfer set the worker sends, with a profiler hook that counts the calls to
@@ -46,13 +48,18 @@ import inspect
 import os
 import sys
 
-from . import cases, checks, judge, kernel, messages, mistakes, protocol, reference, rules, worker
+from . import cases, checks, judge, keys, kernel, messages, mistakes, protocol, reference, rules, worker
 from .checks import CHECKS, PARTS
 from .kernel import prepare
 from .rules import FINAL_ACCURACY, FINAL_MAX_EPOCHS, FINAL_MAX_HIDDEN
 
+#: What a hidden test cell of ``solutions/`` passes as ``hidden=``: ``nbgrader generate_assignment`` replaces
+#: it with the course key when the course has a secret (``keys``; ``python -m kdutils.course secret``); without
+#: one it is the documented public default, whose cases are the public repository's.
+HIDDEN = keys.PUBLIC_KEY
+
 __all__ = [f"check_{name}" for name in CHECKS] + [
-    "prepare", "CHECKS", "PARTS", "FINAL_ACCURACY", "FINAL_MAX_EPOCHS", "FINAL_MAX_HIDDEN"]
+    "prepare", "HIDDEN", "CHECKS", "PARTS", "FINAL_ACCURACY", "FINAL_MAX_EPOCHS", "FINAL_MAX_HIDDEN"]
 
 
 def _public_check(name: str, check: checks.Check):
@@ -90,7 +97,7 @@ class _ReadOnlyModule(type(sys)):
         raise AttributeError(f"{self.__name__} is read-only while grading: cannot delete {name!r}")
 
 
-for _mod in (sys.modules[__name__], cases, checks, judge, kernel, messages, mistakes, protocol, reference, rules, worker):
+for _mod in (sys.modules[__name__], cases, checks, judge, keys, kernel, messages, mistakes, protocol, reference, rules, worker):
     _mod.__class__ = _ReadOnlyModule
 del _mod
 

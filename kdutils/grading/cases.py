@@ -1,7 +1,8 @@
 """Seeded test inputs of every check: the loss cases and the tiny training setups, as JSON-ready dicts.
 
-Runs in the grading worker only. The seed depends on the check, the part and whether the
-test is hidden, so a submission always gets the same score (assignments ``losses`` and
+Runs in the grading worker only. The seed depends on the check, the part and, for a hidden
+test, the course key (``keys.seed``: without a course secret the documented public default),
+so a submission always gets the same score (assignments ``losses`` and
 ``training``; book chapter "For instructors"). The final task's setup is its transfer set
 (``final_setup``). Each loss check has a table
 ``{part: make(g, hidden) -> [case, ...]}``; a case is ``{"args": [...], "grad": i, "weight": w}``
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import torch
 
+from .keys import init_seed, seed
 from .protocol import build, encode, parameters
 from .reference import load_reference
 from .rules import FINAL_BATCH_SIZE, FINAL_PER_CLASS, FINAL_SEED, FINAL_SUBSET_SEED
@@ -20,9 +22,9 @@ __all__ = ["generator", "loss_cases", "SOFTMAX_CASES", "SOFT_CE_CASES", "KD_KL_C
            "fit_setup", "distill_setup", "accuracy_setup", "final_transfer_set", "final_setup"]
 
 
-def generator(check: str, part: str, hidden: bool) -> torch.Generator:
-    seed = sum(ord(c) * (i + 1) for i, c in enumerate(f"{check}/{part}")) + (1000 if hidden else 0)
-    return torch.Generator().manual_seed(seed)
+def generator(check: str, part: str, hidden) -> torch.Generator:
+    """The random draws of ``check``/``part``; ``hidden`` is False or the key (``keys.hidden_key``)."""
+    return torch.Generator().manual_seed(seed(check, part, hidden))
 
 
 def _logits(g, shape, scale=2.0):
@@ -140,7 +142,7 @@ def _seeded(spec, seed):
 def fit_setup(check: str, part: str, hidden: bool) -> dict:
     g = generator(check, "setup", hidden)
     spec = [["linear", 8, 3]]
-    state = _seeded(spec, 7 + hidden)
+    state = _seeded(spec, init_seed(7, check, hidden))
     X = torch.randn(6, 8, generator=g)
     P = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1], [0.1, 0.1, 0.8],
                       [0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]])
@@ -153,7 +155,7 @@ def distill_setup(check: str, part: str, hidden: bool) -> dict:
     g = generator(check, "setup", hidden)
     t_spec = [["linear", 8, 32], ["relu"], ["dropout", 0.5], ["linear", 32, 4]]
     s_spec = [["linear", 8, 6], ["relu"], ["linear", 6, 4]]
-    t_state, s_state = _seeded(t_spec, 11 + hidden), _seeded(s_spec, 12 + hidden)
+    t_state, s_state = _seeded(t_spec, init_seed(11, check, hidden)), _seeded(s_spec, init_seed(12, check, hidden))
     X = torch.randn(48, 8, generator=g)
     y = torch.randint(0, 4, (48,), generator=g)
     return {"teacher_spec": t_spec, "teacher_state": t_state, "student_spec": s_spec, "student_state": s_state,
@@ -163,7 +165,7 @@ def distill_setup(check: str, part: str, hidden: bool) -> dict:
 def accuracy_setup(check: str, part: str, hidden: bool) -> dict:
     g = generator(check, "setup", hidden)
     spec = [["linear", 8, 16], ["relu"], ["dropout", 0.5], ["linear", 16, 4]]
-    m = build(spec, seed=13 + hidden)
+    m = build(spec, seed=init_seed(13, check, hidden))
     X = torch.randn(50, 8, generator=g)
     with torch.no_grad():
         m.eval()

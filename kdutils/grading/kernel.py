@@ -24,6 +24,7 @@ import types
 import torch
 from torch import nn
 
+from .keys import hidden_key
 from .messages import say
 from .protocol import build, decode, parameters, plain
 from .rules import FINAL_HANG_SECONDS, FINAL_MAX_EPOCHS, HANG_REPEAT_SECONDS, HANG_SECONDS, TRAIN_HANG_SECONDS
@@ -161,8 +162,9 @@ def ask(request: dict) -> dict:
     raise RuntimeError(say("worker.no_answer"))
 
 
-def _request(op: str, name: str, part: str, hidden: bool, **extra) -> dict:
-    return ask({"op": op, "check": name, "part": part, "hidden": _bool(hidden), **extra})
+def _request(op: str, name: str, part: str, hidden, **extra) -> dict:
+    """``hidden``: False, or the key a hidden test cell passes (``keys.hidden_key``; ``hidden=True`` is refused)."""
+    return ask({"op": op, "check": name, "part": part, "hidden": hidden_key(hidden), **extra})
 
 
 def _judge(name: str, part: str, hidden: bool, results) -> None:
@@ -411,7 +413,7 @@ def _run_loss_case(fn, case: dict) -> dict:
     return res
 
 
-def run_loss(name: str, check, fn, part: str | None = None, hidden: bool = False) -> None:
+def run_loss(name: str, check, fn, part: str | None = None, hidden=False) -> None:
     """A loss function: every case of ``part`` is run here (calls into the reference are detected), then judged."""
     part = _check_part(name, check, part)
     if not _callable(fn):
@@ -453,7 +455,7 @@ def _loader(setup: dict):
     return _DataLoader(_TensorDataset(decode(setup["X"]), decode(setup["y"])), batch_size=setup["batch_size"], shuffle=False)
 
 
-def run_fit(name: str, check, fn, part: str | None = None, hidden: bool = False) -> None:
+def run_fit(name: str, check, fn, part: str | None = None, hidden=False) -> None:
     """``fit_soft_targets``: the grader owns the module, the inputs and the targets, and judges the trained weights."""
     part = _check_part(name, check, part)
     _refuse_hung(fn, name)
@@ -481,7 +483,7 @@ def run_fit(name: str, check, fn, part: str | None = None, hidden: bool = False)
     _judge(name, part, hidden, res)
 
 
-def run_distill(name: str, check, fn, part: str | None = None, hidden: bool = False) -> None:
+def run_distill(name: str, check, fn, part: str | None = None, hidden=False) -> None:
     """``distill_one_epoch``: records, from outside the student's code, the modes and grad state of each forward
     pass, the optimiser steps and backward passes, and the weights afterwards; the worker compares them."""
     part = _check_part(name, check, part)
@@ -521,7 +523,7 @@ def run_distill(name: str, check, fn, part: str | None = None, hidden: bool = Fa
     _judge(name, part, hidden, res)
 
 
-def run_accuracy(name: str, check, fn, part: str | None = None, hidden: bool = False) -> None:
+def run_accuracy(name: str, check, fn, part: str | None = None, hidden=False) -> None:
     """``evaluate_accuracy``: a fraction in [0, 1], computed in eval mode without gradients."""
     part = _check_part(name, check, part)
     _refuse_hung(fn, name)
@@ -586,7 +588,7 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
                 raise _AssertionError(say("final.fix_first", name=first_name, part=part, message=e)) from None
     part = check.default_part
     _refuse_hung(train_fn, "distil_student")
-    setup = _request("cases", name, part, True)
+    setup = _request("cases", name, part, False)  # the transfer set: the same for everyone, no hidden values
     loader = _DataLoader(_TensorDataset(decode(setup["X"]), decode(setup["y"])), batch_size=setup["batch_size"],
                          shuffle=True, generator=_Generator().manual_seed(setup["seed"]))
     spy = _TrainingSpy(_getattr(epoch_fn, "__code__", None))
@@ -613,7 +615,7 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
     _within_budget(train_fn, train, FINAL_HANG_SECONDS, caller="distil_student")
     res["epoch_calls"] = spy.epoch_calls
     res["library"] = spy.library
-    v = _request("judge", name, part, True, results=res)
+    v = _request("judge", name, part, False, results=res)
     if not v["ok"]:
         raise _AssertionError(v["message"])
     _print(v["message"])

@@ -30,6 +30,11 @@ MESSAGES: dict[str, str] = {
     "worker.no_answer": "the grading worker did not answer; re-run the notebook's first cell",
     "worker.unknown_check": "unknown check {check!r}",
     "worker.error": "grading error: {error}: {text}",
+    "hidden.only_in_grading": ("hidden=True: hidden checks run only in grading, on the cases of the course key that "
+                               "the grader writes into the hidden test cells; call the check without hidden= to run "
+                               "the visible tests"),
+    "hidden.bad_key": ("hidden={value!r}: hidden must be False or a course key (kd.grading.HIDDEN, or 'kdk1-' and "
+                       "32 hex digits); hidden checks run only in grading"),
     "ok": "ok",
     # --- loss functions: generic verdicts ---------------------------------------------------------
     "loss.calls_reference": ("{name} calls the reference implementation ({calls}). This exercise asks you to write "

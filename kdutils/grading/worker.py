@@ -4,7 +4,9 @@ Started by ``kdutils.grading.prepare()`` (the first cell of the ``losses`` and `
 notebooks; book chapter "For instructors"). It imports this folder as a private package
 ``_kdgrading`` (never ``kdutils/__init__``) and answers one JSON request per line:
 ``{"op": "cases" | "judge", "check": name, "part": ..., "hidden": ..., "results": ...}``,
-dispatched through ``checks.CHECKS``. Nothing here runs in the student's kernel.
+dispatched through ``checks.CHECKS``. ``hidden`` is False or a key (``keys.hidden_key``): the hidden
+cases derive from the course key written into the hidden test cells, and ``hidden: true`` gets no
+cases, only the message that hidden checks run only in grading. Nothing here runs in the student's kernel.
 
 ``python -m kdutils.course autograde`` starts one *shared* worker for its whole run
 (``--serve SOCKET``: the same protocol on a Unix socket, one connection per kernel, requests
@@ -28,6 +30,7 @@ if __name__ == "__main__":
 import torch  # noqa: E402
 
 from .checks import CHECKS  # noqa: E402
+from .keys import HiddenOnlyInGrading, hidden_key  # noqa: E402
 from .messages import say  # noqa: E402
 
 __all__ = ["answer", "serve", "serve_socket"]
@@ -39,7 +42,11 @@ def answer(req: dict) -> dict:
     check = CHECKS.get(name)
     if check is None:
         return {"ok": False, "message": say("worker.unknown_check", check=name)}
-    part, hidden = req.get("part"), req.get("hidden", False)
+    part = req.get("part")
+    try:
+        hidden = hidden_key(req.get("hidden", False))
+    except HiddenOnlyInGrading as e:
+        return {"ok": False, "message": str(e)}
     if req["op"] == "cases":
         made = check.cases(name, part, hidden)
         return {"cases": made} if isinstance(made, list) else made

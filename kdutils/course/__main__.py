@@ -17,6 +17,7 @@ COMMANDS = {
     "extend": "late",
     "report": "report",
     "release-feedback": "feedback",
+    "translate-status": "translate",
 }
 
 

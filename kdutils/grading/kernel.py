@@ -24,7 +24,7 @@ import types
 import torch
 from torch import nn
 
-from .messages import say
+from .messages import language, say, set_language
 from .protocol import build, decode, parameters, plain
 from .rules import FINAL_HANG_SECONDS, FINAL_MAX_EPOCHS, HANG_REPEAT_SECONDS, HANG_SECONDS, TRAIN_HANG_SECONDS
 
@@ -55,7 +55,7 @@ _Generator, _deepcopy, _print = torch.Generator, copy.deepcopy, print
 _setprofile, _getprofile = sys.setprofile, sys.getprofile
 _dumps, _loads = json.dumps, json.loads
 _Popen, _PIPE, _DEVNULL = subprocess.Popen, subprocess.PIPE, subprocess.DEVNULL
-_executable = sys.executable
+_executable, _environ = sys.executable, os.environ
 _isfinite = math.isfinite
 _signal, _setitimer, _settrace, _gettrace = signal.signal, getattr(signal, "setitimer", None), sys.settrace, sys.gettrace
 _SIGALRM, _ITIMER_REAL = getattr(signal, "SIGALRM", None), getattr(signal, "ITIMER_REAL", None)
@@ -70,17 +70,28 @@ _LIBRARY = tuple(sorted({os.path.dirname(_HERE) + os.sep} | {
 _state = {"worker": None, "hung": {}}
 
 
-def prepare() -> None:
-    """Start the grading worker now (the notebooks' first cell does), so later checks are quick."""
+def prepare(lang: str | None = None) -> None:
+    """Start the grading worker now (the notebooks' first cell does), so later checks are quick.
+
+    ``lang`` is the assignment's language for every diagnosis (``"en"`` or ``"zh"``; the Chinese
+    releases' locked first cell passes ``lang="zh"``); None keeps the current one.
+    """
+    if lang is not None:
+        set_language(lang)
     _ensure_worker()
 
 
 def _ensure_worker():
-    w = _state["worker"]
+    w, lang = _state["worker"], language()
+    if w is not None and w.poll() is None and _state.get("lang") != lang:
+        w.kill()  # started in another language
+        w = None
     if w is None or w.poll() is not None:
+        _state["lang"] = lang
         w = _state["worker"] = _Popen(
             [_executable, "-I", os.path.join(_HERE, "worker.py"), "--worker"],
             stdin=_PIPE, stdout=_PIPE, stderr=_DEVNULL, text=True, bufsize=1,
+            env={**_environ, "KDUTILS_GRADING_LANG": lang},
             start_new_session=True,  # a kernel interrupt (cell timeout) must not reach the worker
         )
     return w

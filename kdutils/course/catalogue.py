@@ -504,7 +504,7 @@ WORDS_ZH = {
     "NotImplementedError": "NotImplementedError",
     "CellTimeoutError": "CellTimeoutError",
     "name 'kd_kl_loss' is not defined": "name 'kd_kl_loss' is not defined",
-    "os._exit() is disabled": "os._exit() is disabled",
+    "os._exit() is disabled": "os._exit() 已被禁用",
     "your kd_kl_loss did not return within 10 s; an infinite loop?": "你的 kd_kl_loss 在 10 秒内没有返回；是死循环吗？",
     "distillation_loss calls it": "distillation_loss 调用了它",
     "never called your distill_one_epoch": "从未调用你的 distill_one_epoch",

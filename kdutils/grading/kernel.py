@@ -70,6 +70,11 @@ _LIBRARY = tuple(sorted({os.path.dirname(_HERE) + os.sep} | {
 _state = {"worker": None, "hung": {}}
 
 
+def no_exit_message() -> str:
+    """What a notebook that calls ``os._exit`` while nbgrader runs it is told (``kdutils.grading``)."""
+    return say("kernel.no_exit")
+
+
 def prepare(lang: str | None = None) -> None:
     """Start the grading worker now (the notebooks' first cell does), so later checks are quick.
 

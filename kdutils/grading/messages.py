@@ -35,6 +35,7 @@ MESSAGES: dict[str, str] = {
     "worker.no_answer": "the grading worker did not answer; re-run the notebook's first cell",
     "worker.unknown_check": "unknown check {check!r}",
     "worker.error": "grading error: {error}: {text}",
+    "kernel.no_exit": "os._exit() is disabled while the notebook is graded",
     "ok": "ok",
     # --- loss functions: generic verdicts ---------------------------------------------------------
     "loss.calls_reference": ("{name} calls the reference implementation ({calls}). This exercise asks you to write "

@@ -27,6 +27,7 @@ MESSAGES_ZH: dict[str, str] = {
     "worker.no_answer": "评分进程没有应答；请重新运行 notebook 的第一个单元格",
     "worker.unknown_check": "未知的检查 {check!r}",
     "worker.error": "评分出错：{error}：{text}",
+    "kernel.no_exit": "评分期间 os._exit() 已被禁用",
     "ok": "通过",
     # --- loss functions: generic verdicts ---------------------------------------------------------
     "loss.calls_reference": ("{name} 调用了参考实现（{calls}）。本题要求你用 PyTorch 运算自己实现 {name}，"

@@ -14,7 +14,7 @@ help:
 	@echo "make book        build the Jupyter Book into _build/html"
 	@echo "make pdf         the whole book as _build/pdf/book.pdf (Chromium prints a single-page build)"
 	@echo "make test        run the whole test suite (builds the book, grades notebooks, drives a browser)"
-	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader (no gradebook entry is kept)"
+	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader, English and Chinese (no gradebook entry is kept)"
 	@echo "make grade-demo  autograde the bundled demo class in a temporary course"
 	@echo "make bench       measure build, grading, distillation quality and speed"
 	@echo "make test-course the course workflow tests (zip_collect, one term end to end, exchange with two Unix users)"

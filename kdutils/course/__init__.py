@@ -5,7 +5,8 @@
 
 All commands drive the stock ``nbgrader`` command line with the repository's ``nbgrader_config.py``.
 Modules: ``core`` (paths, running nbgrader, reading the gradebook), one module per command
-(``generate``, ``demo``), and ``__main__`` (the command line).
+(``generate``, ``demo``), ``translate`` (the Chinese releases ``losses_zh`` and ``training_zh``, made from
+the English sources and ``solutions/zh/*.yml``), and ``__main__`` (the command line).
 """
 from .core import ASSIGNMENTS, ROOT, VOLATILE_METADATA, make_course, nbgrader, normalized, read_scores
 from .demo import grade_demo

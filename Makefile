@@ -14,7 +14,7 @@ help:
 	@echo "make book        build the Jupyter Book into _build/html"
 	@echo "make pdf         the whole book as _build/pdf/book.pdf (Chromium prints a single-page build)"
 	@echo "make test        run the whole test suite (builds the book, grades notebooks, drives a browser)"
-	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader (no gradebook entry is kept)"
+	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader, English and Chinese (no gradebook entry is kept)"
 	@echo "make course-secret  once per course: the secret the hidden tests' cases derive from"
 	@echo "make student-dist   dist/kd-student.zip: the released notebooks and how to install kdutils (no answers)"
 	@echo "make grade-demo  autograde the bundled demo class in a temporary course"

@@ -53,6 +53,8 @@ REQUIRED_KEYS = (
     "book.pdf_build_s",
     "grading.seconds_per_notebook.losses",
     "grading.seconds_per_notebook.training",
+    "grading.seconds_per_notebook.losses_zh",  # issue 17: the Chinese releases, within 10 % of the English ones
+    "grading.seconds_per_notebook.training_zh",
     "grading.demo_class_s",
     "grading.batch_seconds_per_notebook.losses",
     "grading.batch_seconds_per_notebook.training",
@@ -438,6 +440,19 @@ def bench_book(root: Path = ROOT, on_step: Callable[[str], None] | None = None) 
 # --------------------------------------------------------------------------- 2. grading
 
 
+def graded_releases() -> tuple[str, ...]:
+    """The assignments whose autograde time is measured: the English ones, then their Chinese versions (issue 17)."""
+    from kdutils import course
+    from kdutils.course.translate import TRANSLATED
+
+    return tuple(course.ASSIGNMENTS) + tuple(TRANSLATED)
+
+
+def zh_over_en(per_nb: Mapping[str, float]) -> dict[str, float]:
+    """Autograde time per Chinese notebook over the English one's (issue 17: within 10 %, i.e. at most 1.10)."""
+    return {a: round(per_nb[f"{a}_zh"] / per_nb[a], 3) for a in per_nb if f"{a}_zh" in per_nb and per_nb[a] > 0}
+
+
 def bench_grading(repeats: int = 3, demo: bool = True, on_step: Callable[[str], None] | None = None) -> dict:
     """nbgrader autograde time per notebook of each assignment (median of ``repeats``), and the demo class time.
 
@@ -451,13 +466,14 @@ def bench_grading(repeats: int = 3, demo: bool = True, on_step: Callable[[str], 
     from kdutils import course
     from kdutils.course import catalogue
 
+    releases = graded_releases()
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats must be an int >= 1, got repeats={repeats!r}")
     step = on_step or (lambda _msg: None)
     per_nb, samples, full = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="kd-bench-grading-") as tmp:
         c = course.make_course(Path(tmp))
-        for a in course.ASSIGNMENTS:
+        for a in releases:
             step(f"grading: generate {a}")
             course.nbgrader("generate_assignment", a, "--force", cwd=c)
             catalogue.write(catalogue.Submission("bench", a, "complete submission", full_marks=True), c)
@@ -475,7 +491,8 @@ def bench_grading(repeats: int = 3, demo: bool = True, on_step: Callable[[str], 
             full[a] = f"{got:g}/{maximum:g}"
             samples[a] = times
             per_nb[a] = statistics.median(times) / max(n_notebooks, 1)
-    out = {"seconds_per_notebook": per_nb, "samples_s": samples, "repeats": repeats, "reference_score": full}
+    out = {"seconds_per_notebook": per_nb, "samples_s": samples, "repeats": repeats, "reference_score": full,
+           "zh_over_en": zh_over_en(per_nb)}
     if demo:
         step("grading: demo class (make grade-demo)")
         env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONHASHSEED="0")
@@ -537,6 +554,9 @@ def render_markdown(results: Mapping) -> str:
         for a, s in g["seconds_per_notebook"].items():
             lines.append(f"| `{a}` | {s:.1f} s | {g.get('reference_score', {}).get(a, '')} |")
         lines.append("")
+        if g.get("zh_over_en"):
+            lines += ["Chinese releases (issue 17), time per notebook over the English one's: "
+                      + ", ".join(f"`{a}_zh` {r:.2f}×" for a, r in g["zh_over_en"].items()) + ".", ""]
         if g.get("demo_class_s") is not None:
             lines += [f"Demo class (`make grade-demo`, {g.get('demo_class_students')} students, both assignments, "
                       f"with feedback): **{g['demo_class_s']:.1f} s**.", ""]

@@ -32,7 +32,8 @@ def complete_results() -> dict:
         "book": {"clean_build_s": 100.0, "clean_build_both_s": 112.5, "zh_extra_s": 12.5, "zh_notebooks_executed": 0,
                  "cached_build_s": 20.0, "noop_build_s": 5.0, "notebooks_executed_clean": 3,
                  "slowest_pages": [{"page": "book/a.md", "execution_s": 9.0}], "pdf_pages": 95, "pdf_build_s": 44.0},
-        "grading": {"seconds_per_notebook": {"losses": 10.0, "training": 20.0}, "demo_class_s": 120.0, "repeats": 3,
+        "grading": {"seconds_per_notebook": {"losses": 10.0, "training": 20.0, "losses_zh": 10.2, "training_zh": 19.8},
+                    "zh_over_en": {"losses": 1.02, "training": 0.99}, "demo_class_s": 120.0, "repeats": 3,
                     "reference_score": {"losses": "18/18", "training": "10/10"}, "demo_class_students": 12,
                     "batch_seconds_per_notebook": {"losses": 4.0, "training": 5.0},
                     "class": {"students": 40, "jobs1_s": 400.0, "jobs2_s": 220.0, "speedup": 1.82,
@@ -280,3 +281,13 @@ def test_book_bench_builds_both_editions_with_a_cache_of_its_own(tmp_path):
     assert en_cfg["execute"]["cache"] == zh_cfg["execute"]["cache"] == cache
     assert zh_cfg["sphinx"]["config"]["language"] == "zh_CN" and "language" not in en_cfg["sphinx"]["config"]
     assert zh_cfg["html"]["baseurl"] == en_cfg["html"]["baseurl"] + "zh/"
+
+
+def test_the_chinese_releases_are_timed_like_the_english_ones():
+    """Issue 17: grading.seconds_per_notebook.{losses_zh, training_zh}, and their ratio to English."""
+    assert kdbench.graded_releases() == ("losses", "training", "losses_zh", "training_zh")
+    for a in kdbench.graded_releases():
+        assert f"grading.seconds_per_notebook.{a}" in kdbench.REQUIRED_KEYS
+    assert kdbench.zh_over_en({"losses": 10.0, "training": 20.0, "losses_zh": 10.5, "training_zh": 19.0}) == \
+        {"losses": 1.05, "training": 0.95}
+    assert "`losses_zh` 1.02×" in kdbench.render_markdown(complete_results())

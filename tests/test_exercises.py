@@ -9,8 +9,11 @@ import nbformat
 import pytest
 
 from kdutils import course
+from kdutils.course.translate import TRANSLATED
 
 ROOT = Path(__file__).resolve().parents[1]
+#: every released assignment: the English ones and their Chinese versions (issue 17, kdutils/course/translate.py)
+RELEASES = tuple(sorted(course.ASSIGNMENTS + tuple(TRANSLATED)))
 
 
 def _notebooks(folder: str) -> list[Path]:
@@ -19,9 +22,9 @@ def _notebooks(folder: str) -> list[Path]:
 
 def test_each_assignment_has_one_source_and_one_release():
     assert [p.relative_to(ROOT / "solutions") for p in _notebooks("solutions")] == \
-        [Path(f"{a}/{a}.ipynb") for a in course.ASSIGNMENTS]
+        [Path(f"{a}/{a}.ipynb") for a in RELEASES]
     assert [p.relative_to(ROOT / "exercises") for p in _notebooks("exercises")] == \
-        [Path(f"{a}/{a}.ipynb") for a in course.ASSIGNMENTS]
+        [Path(f"{a}/{a}.ipynb") for a in RELEASES]
 
 
 @pytest.mark.parametrize("folder", ["solutions", "exercises"])
@@ -46,7 +49,7 @@ def _secret_lines(path: Path) -> list[str]:
     return secrets
 
 
-@pytest.mark.parametrize("assignment", course.ASSIGNMENTS)
+@pytest.mark.parametrize("assignment", RELEASES)
 def test_no_solution_text_leaks_into_exercises(assignment):
     secrets = _secret_lines(ROOT / "solutions" / assignment / f"{assignment}.ipynb")
     assert len(secrets) > 5
@@ -66,21 +69,25 @@ def test_no_solution_text_leaks_into_exercises(assignment):
 def test_committed_exercises_equal_a_fresh_generation(tmp_path):
     root = course.make_course(tmp_path / "course")
     course.generate(root)
-    for a in course.ASSIGNMENTS:
+    for a in RELEASES:
         fresh = nbformat.read(root / "exercises" / a / f"{a}.ipynb", as_version=4)
         committed = nbformat.read(ROOT / "exercises" / a / f"{a}.ipynb", as_version=4)
         assert course.normalized(fresh) == course.normalized(committed), \
             f"exercises/{a} differs from a fresh `nbgrader generate_assignment`: run `make exercises`"
 
 
+@pytest.mark.parametrize("name", ["training", "training_zh"])
 @pytest.mark.parametrize("folder", ["solutions", "exercises"])
-def test_training_notebook_states_the_graders_final_target(folder):
+def test_training_notebook_states_the_graders_final_target(folder, name):
     """The final task's accuracy and epoch budget in the notebook text are the ones kd.grading enforces."""
     from kdutils.grading import FINAL_ACCURACY, FINAL_MAX_EPOCHS
 
-    nb = nbformat.read(ROOT / folder / "training" / "training.ipynb", as_version=4)
+    nb = nbformat.read(ROOT / folder / name / f"{name}.ipynb", as_version=4)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    assert f"**{FINAL_ACCURACY}** within **{FINAL_MAX_EPOCHS}** epochs" in text
+    if name.endswith("_zh"):
+        assert f"在 **{FINAL_MAX_EPOCHS}** 轮之内达到 **{FINAL_ACCURACY}**" in text
+    else:
+        assert f"**{FINAL_ACCURACY}** within **{FINAL_MAX_EPOCHS}** epochs" in text
     stated = {float(x) for x in re.findall(r"\*\*(0\.\d+)\*\*", text)}
     assert stated == {FINAL_ACCURACY}, f"the notebook states other accuracy targets: {sorted(stated)}"
 

@@ -322,7 +322,9 @@ def test_every_message_id_is_defined_and_every_message_is_used():
 def test_messages_can_be_translated_by_id():
     say = G.messages.say
     assert say("kd.no_T2", T2=16.0) == "off by exactly T² = 16: multiply the KL term by T**2"
-    assert say("kd.no_T2", lang="xx", T2=4.0) == say("kd.no_T2", T2=4.0)  # unknown language: English
+    assert say("kd.no_T2", lang="zh", T2=16.0) == "正好差了 T² = 16 倍：KL 项要乘以 T**2"
+    with pytest.raises(ValueError, match="lang='xx'"):  # an unknown language is an error, not English
+        say("kd.no_T2", lang="xx", T2=4.0)
 
 
 def test_a_verdict_names_its_mistake_id():

@@ -5,7 +5,8 @@
 
 All commands drive the stock ``nbgrader`` command line with the repository's ``nbgrader_config.py``.
 Modules: ``core`` (paths, running nbgrader, reading the gradebook), one module per command
-(``generate``, ``demo``), and ``__main__`` (the command line).
+(``generate``, ``demo``), ``translate`` (the Chinese releases ``losses_zh`` and ``training_zh``, made from
+the English sources and ``solutions/zh/*.yml``), and ``__main__`` (the command line).
 
 ``generate`` and ``grade_demo`` are imported when first used: nbgrader imports this package for
 its late-penalty plugin (``kdutils.course.late``) in every ``nbgrader autograde``, which must not

@@ -19,6 +19,7 @@ COMMANDS = {
     "extend": "late",
     "report": "report",
     "release-feedback": "feedback",
+    "translate-status": "translate",
 }
 
 

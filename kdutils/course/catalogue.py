@@ -15,7 +15,7 @@ known mistake of ``LOSSES_BUGS`` must fail.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -24,7 +24,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = ["Submission", "catalogue", "write", "write_demo_class", "build", "solution_cells", "solution_source",
            "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "FINAL", "FINAL_LABELS_ONLY", "FINAL_KD_TRAIN", "LOSSES_BUGS", "DL_ON_BROKEN_KD", "FIRST_FAILING", "ARGS",
-           "ALT_LOSSES", "TAMPER_LOSSES", "LOSSES_OTHERS", "PEEK_HIDDEN", "TRAINING", "DEMO"]
+           "ALT_LOSSES", "TAMPER_LOSSES", "LOSSES_OTHERS", "PEEK_HIDDEN", "TRAINING", "DEMO", "WORDS_ZH", "ZH_ASSIGNMENTS",
+           "in_language"]
 
 
 @dataclass
@@ -485,3 +486,67 @@ HANG_LOSSES = [
                lose=tests_of(KD) + tests_of(DL),
                words=("your kd_kl_loss did not return within 10 s; an infinite loop?",)),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 17: the same submissions against the Chinese releases (losses_zh, training_zh)
+# ---------------------------------------------------------------------------------------------
+#: The Chinese feedback's words for each diagnostic word of the catalogue. A word that is code or
+#: Python's own error text (NotImplementedError, a NameError) stays as it is.
+WORDS_ZH = {
+    "wrong dimension": "softmax 的维度不对",
+    "multiplied by T": "logit 乘以了 T",
+    "not finite for extreme logits": "极端 logit 下结果不是有限值",
+    "subtract each row's maximum": "减去每一行的最大值",
+    "arguments swapped": "参数顺序反了",
+    "0 * log(0)": "0 * log(0) 是 NaN",
+    "xlogy arguments swapped": "xlogy 的参数顺序反了",
+    "normalises a second time": "又归一化了一次",
+    "does not depend on its inputs": "与输入无关",
+    "log10": "对数的底不对（log10）",
+    "T² = 16": "正好差了 T² = 16 倍",
+    "F.kl_div expects log-probabilities": "F.kl_div 的第一个参数应是对数概率",
+    "reduction='batchmean'": "用 reduction='batchmean'",
+    "KL direction reversed": "KL 方向反了",
+    "student's logits only": "温度只作用在学生模型的 logit 上",
+    "alpha swapped": "alpha 用反了",
+    "cross-entropy computed at temperature T": "硬标签交叉熵是在温度 T 下计算的",
+    "reference implementation": "调用了参考实现",
+    DL_ON_BROKEN_KD: "先修好 kd_kl_loss；它的 T = 4 用例没通过",
+    "returned shape": "返回的形状为",
+    "expected a torch.Tensor": "应返回 torch.Tensor",
+    "subclass of torch.Tensor": "torch.Tensor 的子类",
+    "NotImplementedError": "NotImplementedError",
+    "CellTimeoutError": "CellTimeoutError",
+    "name 'kd_kl_loss' is not defined": "name 'kd_kl_loss' is not defined",
+    "os._exit() is disabled": "os._exit() 已被禁用",
+    "your kd_kl_loss did not return within 10 s; an infinite loop?": "你的 kd_kl_loss 在 10 秒内没有返回；是死循环吗？",
+    "distillation_loss calls it": "distillation_loss 调用了它",
+    "never called your distill_one_epoch": "从未调用你的 distill_one_epoch",
+    "100 labels alone": "只用这 100 个硬标签训练",
+    "kd.train.train_distillation": "调用了 kd.train.train_distillation",
+    "student's own output": "学生模型自己的输出",
+    "zero_grad()": "zero_grad()",
+    "percentage": "返回的是百分数",
+    "fix distill_one_epoch first": "先修好 distill_one_epoch",
+    "not Python floats": "不是 Python float",
+    "teacher.eval()": "教师模型处于训练模式",
+    "model.eval()": "先调用 model.eval()",
+    "torch.no_grad()": "放进 torch.no_grad()",
+    "student.train()": "调用 student.train()",
+    "Python float": "Python float）",
+}
+#: The Chinese releases, and the English assignment each is made from (kdutils/course/translate.py).
+ZH_ASSIGNMENTS = {"losses_zh": "losses", "training_zh": "training"}
+
+
+def in_language(sub: Submission, lang: str) -> Submission:
+    """``sub`` submitted to the ``lang`` release of its assignment, with the feedback words of that language."""
+    if lang == "en":
+        return sub
+    if lang != "zh":
+        raise ValueError(f"lang must be 'en' or 'zh', got lang={lang!r}")
+    missing = [w for w in sub.words if w not in WORDS_ZH]
+    if missing:
+        raise KeyError(f"catalogue.WORDS_ZH has no Chinese for {missing} (student {sub.student})")
+    return replace(sub, assignment=f"{sub.assignment}_zh", words=tuple(WORDS_ZH[w] for w in sub.words))

@@ -13,6 +13,7 @@ import nbformat
 
 from .core import ASSIGNMENTS, ROOT, nbgrader
 from .home import Home, link_chapters, load_home
+from .translate import write_sources as write_translations
 from .where import require_course_dir
 
 __all__ = ["generate", "link_sources"]
@@ -46,12 +47,17 @@ def link_sources(root: Path, home: Home, assignments=ASSIGNMENTS) -> list[Path]:
 
 
 def generate(root: Path = ROOT, assignments=ASSIGNMENTS, home: Home | None = None) -> None:
-    """``nbgrader generate_assignment`` for every assignment, into ``<root>/exercises`` (no database kept).
+    """``nbgrader generate_assignment`` for every assignment and its Chinese version, into ``<root>/exercises``.
+
+    No database is kept. The Chinese sources ``solutions/<a>_zh`` are written first (:mod:`.translate`).
 
     The chapter links point at ``home`` (default: the book's home, from the repository's ``_config.yml``,
     also when ``root`` is a separate course directory).
     """
-    link_sources(root, home or load_home(ROOT), assignments)
+    home = home or load_home(ROOT)
+    link_sources(root, home, assignments)
+    # Issue 17: the Chinese releases (losses_zh, training_zh) are made from the English sources first.
+    assignments = tuple(assignments) + write_translations(root, home, assignments)
     with tempfile.TemporaryDirectory() as tmp:
         db = f"sqlite:///{Path(tmp) / 'gradebook.db'}"
         for a in assignments:

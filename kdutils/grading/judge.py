@@ -203,7 +203,8 @@ def judge_loss(name: str, check, part: str, hidden: bool, results: list[dict]) -
             diagnosis = _ratio_hint(check, args, got, expected)
     if kind == "gradient":
         diagnosis = say("loss.mismatch.gradient")
-    return verdict("loss.mismatch", diagnosis=diagnosis, case=desc, got=_fmt(got), kind=kind, expected=_fmt(expected))
+    named = say("loss.mismatch.kind.gradient") if kind == "gradient" else say("loss.mismatch.kind.value")
+    return verdict("loss.mismatch", diagnosis=diagnosis, case=desc, got=_fmt(got), kind=named, expected=_fmt(expected))
 
 
 def _forward_mistake(log: list, never_called: str, training: str, grad_enabled: str) -> dict | None:

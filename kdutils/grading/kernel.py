@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .keys import hidden_key
-from .messages import say
+from .messages import language, say, set_language
 from .protocol import build, decode, parameters, plain
 from .rules import FINAL_HANG_SECONDS, FINAL_MAX_EPOCHS, HANG_REPEAT_SECONDS, HANG_SECONDS, TRAIN_HANG_SECONDS
 
@@ -122,8 +122,19 @@ class _SharedWorker:
                 pass
 
 
-def prepare() -> None:
-    """Start the grading worker now (the notebooks' first cell does), so later checks are quick."""
+def no_exit_message() -> str:
+    """What a notebook that calls ``os._exit`` while nbgrader runs it is told (``kdutils.grading``)."""
+    return say("kernel.no_exit")
+
+
+def prepare(lang: str | None = None) -> None:
+    """Start the grading worker now (the notebooks' first cell does), so later checks are quick.
+
+    ``lang`` is the assignment's language for every diagnosis (``"en"`` or ``"zh"``; the Chinese
+    releases' locked first cell passes ``lang="zh"``); None keeps the current one.
+    """
+    if lang is not None:
+        set_language(lang)
     _ensure_worker()
 
 
@@ -163,8 +174,9 @@ def ask(request: dict) -> dict:
 
 
 def _request(op: str, name: str, part: str, hidden, **extra) -> dict:
-    """``hidden``: False, or the key a hidden test cell passes (``keys.hidden_key``; ``hidden=True`` is refused)."""
-    return ask({"op": op, "check": name, "part": part, "hidden": hidden_key(hidden), **extra})
+    """``hidden``: False, or the key a hidden test cell passes (``keys.hidden_key``; ``hidden=True`` is refused).
+    Every request names the assignment's language (``prepare(lang=...)``): one worker may serve both."""
+    return ask({"op": op, "check": name, "part": part, "hidden": hidden_key(hidden), "lang": language(), **extra})
 
 
 def _judge(name: str, part: str, hidden: bool, results) -> None:

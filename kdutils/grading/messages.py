@@ -3,15 +3,20 @@
 ``MESSAGES[id]`` is a ``str.format`` template; its fields (``{T:g}``, ``{C}``, ``{call}``, ...) are
 filled by ``say(id, **values)``. The ids are what the checks, the known-mistake tables
 (``mistakes.py``) and the tests refer to; the wording lives only here. A translation is another
-dict with the same ids and fields (``TRANSLATIONS["zh"] = {...}``; ids missing from it fall
-back to English), chosen with ``KDUTILS_GRADING_LANG`` or ``say(..., lang="zh")``.
+dict with the same ids and fields: ``TRANSLATIONS["zh"]`` is ``messages_zh.MESSAGES_ZH`` (issue 17;
+no fallback: tests/test_grading.py fails when an id or a field exists in one language only). The
+language is the assignment's: the Chinese releases' locked first cell calls
+``kd.grading.prepare(lang="zh")``, which calls ``set_language`` in the kernel and starts the worker
+with ``KDUTILS_GRADING_LANG=zh``; ``say(..., lang="zh")`` names it explicitly.
 Assignments ``losses`` and ``training``; book chapter "For instructors".
 """
 from __future__ import annotations
 
 import os
 
-__all__ = ["MESSAGES", "TRANSLATIONS", "say"]
+from .messages_zh import MESSAGES_ZH
+
+__all__ = ["MESSAGES", "TRANSLATIONS", "LANGUAGES", "say", "set_language", "language"]
 
 _SOFTMAX_EXPECTED = "a softmax was applied to inputs that are already probabilities; use them as they are"
 _ALPHA_SWAPPED = "alpha swapped: alpha weights the soft (teacher) term and 1 - alpha the hard-label term"
@@ -35,6 +40,7 @@ MESSAGES: dict[str, str] = {
                                "the visible tests"),
     "hidden.bad_key": ("hidden={value!r}: hidden must be False or a course key (kd.grading.HIDDEN, or 'kdk1-' and "
                        "32 hex digits); hidden checks run only in grading"),
+    "kernel.no_exit": "os._exit() is disabled while the notebook is graded",
     "ok": "ok",
     # --- loss functions: generic verdicts ---------------------------------------------------------
     "loss.calls_reference": ("{name} calls the reference implementation ({calls}). This exercise asks you to write "
@@ -59,6 +65,8 @@ MESSAGES: dict[str, str] = {
     "loss.mismatch.negative": "negative loss, which a cross-entropy or KL divergence never is{kl_div}",
     "loss.mismatch.negative_kl_div": "; F.kl_div expects log-probabilities as its first argument",
     "loss.mismatch.ratio": "your value is {ratio:.4g} times the expected one",
+    "loss.mismatch.kind.value": "value",
+    "loss.mismatch.kind.gradient": "gradient",
     "loss.mismatch.gradient": "the value is right but the gradient is not: check for detached or constant terms",
     # --- loss functions: values off by a known factor (the ratio hints) -----------------------------
     # (a value 1/T² of the expected one is "kd.no_T2", below)
@@ -214,10 +222,28 @@ MESSAGES: dict[str, str] = {
 }
 
 #: language code -> {mistake id: template}; English is ``MESSAGES`` itself.
-TRANSLATIONS: dict[str, dict[str, str]] = {"en": MESSAGES}
+TRANSLATIONS: dict[str, dict[str, str]] = {"en": MESSAGES, "zh": MESSAGES_ZH}
+LANGUAGES = tuple(TRANSLATIONS)
+#: the kernel's language, set by ``set_language`` (``kd.grading.prepare(lang=...)``); None: the environment's
+_CURRENT: dict[str, str | None] = {"lang": None}
+
+
+def _checked(lang: str) -> str:
+    if lang not in TRANSLATIONS:
+        raise ValueError(f"lang must be one of {', '.join(LANGUAGES)}, got lang={lang!r}")
+    return lang
+
+
+def set_language(lang: str) -> None:
+    """Make ``lang`` the language of every later diagnosis in this process."""
+    _CURRENT["lang"] = _checked(lang)
+
+
+def language() -> str:
+    """The language in use: ``set_language``'s, else ``$KDUTILS_GRADING_LANG``, else English."""
+    return _checked(_CURRENT["lang"] or os.environ.get("KDUTILS_GRADING_LANG") or "en")
 
 
 def say(id: str, lang: str | None = None, **values) -> str:
-    """The message ``id`` in ``lang`` (default: ``$KDUTILS_GRADING_LANG``, else English), filled with ``values``."""
-    table = TRANSLATIONS.get(lang or os.environ.get("KDUTILS_GRADING_LANG", "en"), MESSAGES)
-    return table.get(id, MESSAGES[id]).format(**values)
+    """The message ``id`` in ``lang`` (default: ``language()``), filled with ``values``."""
+    return TRANSLATIONS[_checked(lang) if lang else language()][id].format(**values)

@@ -31,13 +31,16 @@ import torch  # noqa: E402
 
 from .checks import CHECKS  # noqa: E402
 from .keys import HiddenOnlyInGrading, hidden_key  # noqa: E402
-from .messages import say  # noqa: E402
+from .messages import language, say, set_language  # noqa: E402
 
 __all__ = ["answer", "serve", "serve_socket"]
 
+_DEFAULT_LANG = language()  # $KDUTILS_GRADING_LANG when started, else English
+
 
 def answer(req: dict) -> dict:
-    """The reply to one request."""
+    """The reply to one request, its diagnoses in the request's ``lang`` (default: this process's language)."""
+    set_language(req.get("lang") or _DEFAULT_LANG)
     name = req["check"]
     check = CHECKS.get(name)
     if check is None:

@@ -257,3 +257,23 @@ def test_student_dist_has_no_answers_no_hidden_tests_and_no_secret(keyed_course,
             z.writestr("losses/extra.ipynb" if extra is solution_nb else "notes.txt", extra)
         found = dist.leaks(buf.getvalue(), bad)
         assert found and all(("solution" in f or "marker" in f or "secret" in f) for f in found), found
+
+
+def test_the_chinese_releases_leak_no_chinese_model_answer():
+    """make student-dist gives both languages by default; the Chinese releases hold no answer of solutions/*_zh."""
+    from kdutils.course import translate
+
+    assert dist.RELEASES == course.ASSIGNMENTS + tuple(translate.TRANSLATED)
+    bad = dist.forbidden(ROOT, tuple(translate.TRANSLATED))
+    chinese = [s for s in bad["solution"] if re.search(r"[\u4e00-\u9fff]", s)]
+    assert len(chinese) >= 3, "the Chinese model answers were not searched for"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for a in translate.TRANSLATED:
+            for nb in sorted((ROOT / "exercises" / a).glob("*.ipynb")):
+                z.write(nb, f"{a}/{nb.name}")
+    assert dist.leaks(buf.getvalue(), bad) == []
+    # and the search can fail: the Chinese source notebook is caught
+    with zipfile.ZipFile(buf, "a") as z:
+        z.write(ROOT / "solutions" / "losses_zh" / "losses_zh.ipynb", "losses_zh/extra.ipynb")
+    assert any("solution" in f for f in dist.leaks(buf.getvalue(), bad))

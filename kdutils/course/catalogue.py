@@ -494,6 +494,7 @@ HANG_LOSSES = [
 #: The Chinese feedback's words for each diagnostic word of the catalogue. A word that is code or
 #: Python's own error text (NotImplementedError, a NameError) stays as it is.
 WORDS_ZH = {
+    "hidden checks run only in grading": "隐藏测试只在评分时运行",
     "wrong dimension": "softmax 的维度不对",
     "multiplied by T": "logit 乘以了 T",
     "not finite for extreme logits": "极端 logit 下结果不是有限值",

@@ -30,6 +30,7 @@ from pathlib import Path
 import nbformat
 
 from .core import ASSIGNMENTS, ROOT
+from .translate import TRANSLATED
 from .secret import PLACEHOLDER, course_key, read_secret
 from .where import course_config, require_course_dir
 
@@ -171,7 +172,12 @@ def leaks(zip_bytes: bytes, bad: dict[str, list[str]], allowed: tuple[str, ...] 
 REFERENCE_FILES = ("kdutils/losses.py", "kdutils/train.py", "kdutils/grading/mistakes.py")
 
 
-def student_dist(root: Path, out: Path | None = None, assignments=ASSIGNMENTS) -> Path:
+#: what ``make student-dist`` gives by default: both assignments, in English and in Chinese
+RELEASES = ASSIGNMENTS + tuple(TRANSLATED)
+LANGUAGES = {"en": ASSIGNMENTS, "zh": tuple(TRANSLATED), "both": RELEASES}
+
+
+def student_dist(root: Path, out: Path | None = None, assignments=RELEASES) -> Path:
     """Write ``<root>/dist/kd-student.zip`` (or ``out``) after checking that it leaks nothing; return its path."""
     cfg = course_config(root)
     release = root / cfg.release_directory
@@ -202,11 +208,13 @@ def student_dist(root: Path, out: Path | None = None, assignments=ASSIGNMENTS) -
 def add_parser(sub) -> None:
     p = sub.add_parser("student-dist", help="dist/kd-student.zip: released notebooks and the kdutils wheel, no answers")
     p.add_argument("--out", type=Path, default=None, help="where to write the zip (default: dist/kd-student.zip)")
+    p.add_argument("--lang", choices=sorted(LANGUAGES), default="both",
+                   help="the releases to include: en (losses, training), zh (losses_zh, training_zh) or both (default)")
 
 
 def run(args) -> int:
     root = require_course_dir()
-    path = student_dist(root, args.out)
+    path = student_dist(root, args.out, LANGUAGES[args.lang])
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
     print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB): " + ", ".join(names))

@@ -159,6 +159,10 @@ def write_sources(root: Path, home: Home, assignments=ASSIGNMENTS) -> tuple[str,
         nb = zh_notebook(root, a, home)
         if not path.exists() or nbformat.writes(nb) != path.read_text(encoding="utf8"):
             nbformat.write(nb, path)
+        for extra in sorted((Path(root) / "solutions" / a).iterdir()):  # e.g. nbgrader_config.py, released too
+            dest = path.parent / extra.name
+            if extra.is_file() and extra.suffix != ".ipynb" and (not dest.exists() or dest.read_bytes() != extra.read_bytes()):
+                dest.write_bytes(extra.read_bytes())
         written.append(name)
     return tuple(written)
 

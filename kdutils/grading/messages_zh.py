@@ -28,6 +28,10 @@ MESSAGES_ZH: dict[str, str] = {
     "worker.unknown_check": "未知的检查 {check!r}",
     "worker.error": "评分出错：{error}：{text}",
     "kernel.no_exit": "评分期间 os._exit() 已被禁用",
+    "hidden.only_in_grading": ("hidden=True：隐藏测试只在评分时运行，用的是评分程序写进隐藏测试单元格的课程密钥所生成的用例；"
+                               "要运行可见测试，调用检查时不要传 hidden="),
+    "hidden.bad_key": ("hidden={value!r}：hidden 只能是 False 或课程密钥（kd.grading.HIDDEN，或 'kdk1-' 加 32 位十六进制数）；"
+                       "隐藏测试只在评分时运行"),
     "ok": "通过",
     # --- loss functions: generic verdicts ---------------------------------------------------------
     "loss.calls_reference": ("{name} 调用了参考实现（{calls}）。本题要求你用 PyTorch 运算自己实现 {name}，"

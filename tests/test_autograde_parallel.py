@@ -220,3 +220,26 @@ print("ok")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert p.stdout.strip() == "ok", p.stdout + p.stderr
     assert (tmp_path / "worker.sock").stat().st_mode & 0o077 == 0  # only its owner may connect
+
+
+def test_one_shared_worker_answers_each_kernel_in_its_assignments_language(tmp_path):
+    """The language travels with each request (prepare(lang=...)), so one run's worker serves losses and losses_zh."""
+    code = f"""
+from pathlib import Path
+import torch
+from kdutils.course.autograde import start_shared_worker
+server = start_shared_worker(Path({str(tmp_path)!r}))
+import kdutils.grading as G
+from kdutils.grading import kernel
+kernel._state.update(worker=None, shared={str(tmp_path / 'worker.sock')!r})
+for lang in ("zh", "en", "zh"):
+    G.prepare(lang=lang)
+    try:
+        G.check_softmax_with_temperature(lambda z, T=1.0: torch.softmax(z, -1), "example")
+    except AssertionError as e:
+        print(lang, type(kernel._state["worker"]).__name__, str(e).split("：")[0].split(":")[0])
+server.kill()
+"""
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert p.stdout.splitlines() == ["zh _SharedWorker 忽略了温度 T", "en _SharedWorker the temperature T is ignored",
+                                     "zh _SharedWorker 忽略了温度 T"], p.stdout + p.stderr

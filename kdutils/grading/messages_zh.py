@@ -24,13 +24,13 @@ MESSAGES_ZH: dict[str, str] = {
     "input.not_function": "{name} 必须是函数，得到的是 {type}",
     "input.not_module": "{name} 必须是 nn.Module，得到的是 {type}",
     "input.bad_epochs": "EPOCHS 必须是正整数，得到的是 EPOCHS={epochs!r}",
-    "worker.no_answer": "评分进程没有应答；请重新运行 notebook 的第一个单元格",
+    "worker.no_answer": "评分进程没有应答；请重新运行 notebook 的第一个代码单元格（setup）",
     "worker.unknown_check": "未知的检查 {check!r}",
     "worker.error": "评分出错：{error}：{text}",
     "kernel.no_exit": "评分期间 os._exit() 已被禁用",
-    "hidden.only_in_grading": ("hidden=True：隐藏测试只在评分时运行，用的是评分程序写进隐藏测试单元格的课程密钥所生成的用例；"
+    "hidden.only_in_grading": ("hidden=True：隐藏测试只在评分时运行，用的是评分程序写进隐藏测试单元格的作业密钥所生成的用例；"
                                "要运行可见测试，调用检查时不要传 hidden="),
-    "hidden.bad_key": ("hidden={value!r}：hidden 只能是 False 或课程密钥（kd.grading.HIDDEN，或 'kdk1-' 加 32 位十六进制数）；"
+    "hidden.bad_key": ("hidden={value!r}：hidden 只能是 False 或作业密钥（kd.grading.HIDDEN，或 'kdk1-' 加 32 位十六进制数）；"
                        "隐藏测试只在评分时运行"),
     "ok": "通过",
     # --- loss functions: generic verdicts ---------------------------------------------------------
@@ -60,10 +60,10 @@ MESSAGES_ZH: dict[str, str] = {
     "loss.mismatch.kind.gradient": "梯度",
     "loss.mismatch.gradient": "值正确但梯度不对：检查是否有被 detach 的项或常数项",
     # --- loss functions: values off by a known factor (the ratio hints) -----------------------------
-    "ratio.T": "差了一个因子 T = {T:g}：KL 项要乘以 T**2",
-    "ratio.C": "差了一个因子 C = {C}：用 reduction='batchmean'（批平均），不要用 'mean'",
-    "ratio.N": "差了一个因子 N = {N}：对批量取平均，不要求和",
-    "ratio.C_1d": "一维输入差了一个因子 C = {C}：把 (C,) 当作只有一个样本的批量",
+    "ratio.T": "与期望值相差 T = {T:g} 倍：KL 项要乘以 T**2",
+    "ratio.C": "与期望值相差 C = {C} 倍：用 reduction='batchmean'（批平均），不要用 'mean'",
+    "ratio.N": "与期望值相差 N = {N} 倍：对批量取平均，不要求和",
+    "ratio.C_1d": "一维输入与期望值相差 C = {C} 倍：把 (C,) 当作只有一个样本的批量",
     # --- softmax_with_temperature: known mistakes -------------------------------------------------
     "softmax.wrong_dim": "softmax 的维度不对：对每一行在类别上归一化，用 dim=-1",
     "softmax.times_T": "logit 乘以了 T；应除以温度 T（logits / T）",
@@ -83,13 +83,13 @@ MESSAGES_ZH: dict[str, str] = {
     "sce.log10": "对数的底不对（log10）：用自然对数 torch.log，单位是奈特（nat）",
     "sce.log2": "对数的底不对（log2）：用自然对数 torch.log，单位是奈特（nat）",
     "sce.batch_sum": "对批量求了和：应对各行取平均（批平均），不要求和",
-    "sce.mean_over_classes": "差了一个因子 C：你对行*和*类别都取了平均；应在类别上求和，再对批量取平均",
+    "sce.mean_over_classes": "与期望值相差 C 倍：你对行*和*类别都取了平均；应在类别上求和，再对批量取平均",
     "sce.kl": "你算的是 KL(p || q)，即交叉熵减去教师模型的熵；交叉熵是 -sum(p * log q)",
     "sce.softmax_of_probs": _SOFTMAX_EXPECTED,
     # --- kd_kl_loss: known mistakes ---------------------------------------------------------------
     "kd.no_T2": "正好差了 T² = {T2:g} 倍：KL 项要乘以 T**2",
-    "kd.times_T": "差了一个因子 T = {T:g}：KL 项乘的是 T**2，不是 T",
-    "kd.mean": "差了一个因子 C = {C}：用 reduction='batchmean'，不要用 'mean'（在类别上求和，对行取平均）",
+    "kd.times_T": "与期望值相差 T = {T:g} 倍：KL 项乘的是 T**2，不是 T",
+    "kd.mean": "与期望值相差 C = {C} 倍：用 reduction='batchmean'，不要用 'mean'（在类别上求和，对行取平均）",
     "kd.batch_sum": "对批量求了和（差了 N = {N} 倍）：用 reduction='batchmean'",
     "kd.one_d": ("一维输入 (C,) 是一个样本：F.kl_div 的 'batchmean' 会除以 input.size(0) = C = {C}；"
                  "把一维输入当作只有一个样本的批量（unsqueeze(0)）"),
@@ -131,12 +131,12 @@ MESSAGES_ZH: dict[str, str] = {
     "loop.ce_only": "只用了硬标签交叉熵：损失是 kd.losses.distillation_loss(..., T, alpha)",
     "loop.weights_unchanged_order": ("学生模型的权重没有变化：按顺序调用 optimizer.zero_grad()、"
                                      "loss.backward()、optimizer.step()"),
-    "loop.weights_known_mistake": "一轮之后学生模型的权重与参考不同：{mistake}",
+    "loop.weights_known_mistake": "一轮之后学生模型的权重与参考实现训练一轮的结果不同：{mistake}",
     "loop.weights_unchanged": "学生模型的权重没有变化：每个小批量都要调用 optimizer.step()",
-    "loop.weights_teacher_train": ("一轮之后学生模型的权重与参考不同，因为教师模型处于训练模式"
+    "loop.weights_teacher_train": ("一轮之后学生模型的权重与参考实现训练一轮的结果不同，因为教师模型处于训练模式"
                                    "（dropout 生效）：调用 teacher.eval()"),
-    "loop.weights_student_eval": "一轮之后学生模型的权重与参考不同；学生模型处于 eval 模式：调用 student.train()",
-    "loop.weights_differ": ("一轮之后学生模型的权重与参考不同：用 "
+    "loop.weights_student_eval": "一轮之后学生模型的权重与参考实现训练一轮的结果不同；学生模型处于 eval 模式：调用 student.train()",
+    "loop.weights_differ": ("一轮之后学生模型的权重与参考实现训练一轮的结果不同：用 "
                             "kd.losses.distillation_loss(student_logits, teacher_logits, labels, T, alpha)，"
                             "每个小批量 zero_grad、backward、step 各一次，教师模型处于 eval 模式"),
     "loop.returned_tensor": "返回了张量；请用 loss.item() 返回各小批量损失的平均值（Python float）",
@@ -178,10 +178,10 @@ MESSAGES_ZH: dict[str, str] = {
     "loss.fix_first": "先修好 {name}；它的{what}没通过：{message}",
     "loss.fix_first.T": " T = {T} 用例",
     "loss.fix_first.part": " {part!r} 检查",
-    "final.profiler_removed": "训练时移除了评分器的 profiler（sys.setprofile）",
+    "final.profiler_removed": "训练时移除了评分程序的 profiler（sys.setprofile）",
     "final.error": "distil_student {error}",
     "final.library_loop": ("distil_student 调用了 kd.train.{loop}：请用你自己的 distill_one_epoch 训练，每轮一次。"
-                           "评分器会自己运行 distil_student，并统计对你的 distill_one_epoch 的调用次数。"),
+                           "评分程序会自己运行 distil_student，并统计对你的 distill_one_epoch 的调用次数。"),
     "final.returned_type": "distil_student 返回了 {type}；请返回训练好的学生模型",
     "final.architecture": ("学生模型必须是 kd.models.build_model(kd.models.student_config(hidden=...))，"
                            "即输入 64 个像素、单隐藏层的多层感知机；得到的参数形状为 {shapes}"),
@@ -192,9 +192,9 @@ MESSAGES_ZH: dict[str, str] = {
     "final.epoch_calls": "epochs={epochs} 时 distil_student 调用了 {calls} 次你的 distill_one_epoch：每轮调用一次",
     "final.below_target": ("训练 {epochs} 轮后测试集准确率 {acc:.4f} 低于目标 {target}：训练更多轮"
                            "（最多 {max_epochs} 轮），或检查 T、alpha 和学习率"),
-    "final.ok": "用你的 distill_one_epoch 训练 {epochs} 轮后，测试集准确率 {acc:.4f}（目标 {target}）",
+    "final.ok": "测试集准确率 {acc:.4f}（目标 {target}），用你的 distill_one_epoch 训练了 {epochs} 轮",
     # --- any check: a student function that does not return (rules.HANG_SECONDS) -------------------
-    "hang.first": ("你的 {name} 在 {seconds:g} 秒内没有返回；是死循环吗？评分器已停止它，"
+    "hang.first": ("你的 {name} 在 {seconds:g} 秒内没有返回；是死循环吗？评分程序已停止它，"
                    "之后每个调用它的检查都会立即失败。"),
     "hang.again": ("你的 {name} 在 {seconds:g} 秒内没有返回；是死循环吗？（之前的检查已停止它："
                    "修好后重新运行它的单元格。）"),

@@ -57,11 +57,15 @@ book's helper library that the notebooks import (`import kdutils as kd`).
    pip install {wheel} jupyterlab
    ```
 
-2. Open a notebook (`jupyter lab losses/losses.ipynb`), run its first cell, write each function
+2. Open a notebook (`jupyter lab {first}`), run its first code cell, write each function
    where it says `YOUR CODE HERE`, and run the test cell below it.
 
 The test cells you see are not all the grader runs: it also runs hidden tests of the same
 behaviours on other values, which only the grader has. Submit the notebook as your course says.
+
+（中文）安装方法同上。打开 notebook（`jupyter lab {first}`），先运行第一个代码单元格，在
+`YOUR CODE HERE` 处写出每个函数，再运行它下面的测试单元格。评分程序还会运行你看不到的隐藏测试：
+同样的行为，不同的数值。按课程的要求提交 notebook。
 """
 
 
@@ -194,7 +198,8 @@ def student_dist(root: Path, out: Path | None = None, assignments=RELEASES) -> P
                 for nb in notebooks:
                     z.write(nb, f"{a}/{nb.name}")
             z.write(wheel, wheel.name)
-            z.writestr("INSTALL.md", INSTALL.format(assignments=", ".join(assignments), wheel=wheel.name))
+            first = f"{assignments[0]}/{assignments[0]}.ipynb"
+            z.writestr("INSTALL.md", INSTALL.format(assignments=", ".join(assignments), wheel=wheel.name, first=first))
     bad = forbidden(root, assignments)
     found = leaks(buf.getvalue(), {"marker": bad["marker"], "secret": bad["secret"]})
     found += leaks(buf.getvalue(), {"solution": bad["solution"]}, allowed=REFERENCE_FILES)

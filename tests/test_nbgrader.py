@@ -117,12 +117,12 @@ def test_mistakes_and_tampering_lose_points_with_a_diagnosis(graded, sub):
 
 def test_a_failed_check_shows_the_diagnosis_without_the_graders_frames(graded):
     """A failing check's traceback is the test cell's line and the diagnosis, without a frame of the grader."""
-    root, _, _ = graded
+    root, _, _, lang = graded
     shown = 0
     for sub in cat.catalogue():
         if not sub.words or sub.student == "blank":
             continue
-        text = _feedback(root, sub)
+        text = _feedback(root, sub, lang)
         if "AssertionError" not in text:
             continue
         shown += 1

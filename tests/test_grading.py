@@ -295,6 +295,11 @@ def test_nbgraders_late_penalty_plugin_does_not_import_torch():
     code = "import sys, kdutils.course.late; print(sorted({'torch', 'kdutils.grading'} & set(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+    # and the package's functions are not shadowed by their submodules, whatever was imported first
+    code = ("import kdutils.course.generate, kdutils.course.demo; from kdutils import course; "
+            "print(callable(course.generate), callable(course.grade_demo))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True True"
 
 
 def test_every_check_comes_from_the_registry():

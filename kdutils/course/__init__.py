@@ -8,23 +8,13 @@ Modules: ``core`` (paths, running nbgrader, reading the gradebook), one module p
 (``generate``, ``demo``), ``translate`` (the Chinese releases ``losses_zh`` and ``training_zh``, made from
 the English sources and ``solutions/zh/*.yml``), and ``__main__`` (the command line).
 
-``generate`` and ``grade_demo`` are imported when first used: nbgrader imports this package for
-its late-penalty plugin (``kdutils.course.late``) in every ``nbgrader autograde``, which must not
-pay for the demo's grader and ``import torch``.
+Importing this package loads neither the grader nor torch (the demo imports them when it runs): nbgrader
+imports it for its late-penalty plugin (``kdutils.course.late``) in every ``nbgrader autograde``.
 """
 from .core import ASSIGNMENTS, ROOT, VOLATILE_METADATA, make_course, nbgrader, normalized, read_scores
+from .demo import grade_demo
+from .generate import generate
 
 __all__ = ["ROOT", "ASSIGNMENTS", "VOLATILE_METADATA", "nbgrader", "normalized", "make_course", "read_scores",
            "generate", "grade_demo"]
 
-
-def __getattr__(name: str):
-    if name == "generate":
-        from .generate import generate
-
-        return generate
-    if name == "grade_demo":
-        from .demo import grade_demo
-
-        return grade_demo
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -13,7 +13,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import catalogue
 from .core import ASSIGNMENTS, make_course, nbgrader, read_scores
 
 __all__ = ["grade_demo"]
@@ -21,6 +20,8 @@ __all__ = ["grade_demo"]
 
 def grade_demo(keep: Path | None = None) -> int:
     """Copy the demo class into a temporary course, generate, autograde, give feedback, print the scores."""
+    from . import catalogue  # the grader and torch: only when the demo runs (nbgrader imports this package)
+
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="kd-grade-demo-") as tmp:
         course = make_course(Path(keep) if keep else Path(tmp))
@@ -57,6 +58,8 @@ ZH_DEMO = {"losses": ("solution", "bug_a", "bug_b", "tamper_objects"), "training
 
 def _chinese_class(course: Path, english: dict) -> None:
     """Generate, autograde and give feedback for the Chinese class; print its scores beside the English ones."""
+    from . import catalogue
+
     print("\nChinese class (中文版作业 losses_zh, training_zh): the same code as above")
     for a, students in ZH_DEMO.items():
         zh = f"{a}_zh"

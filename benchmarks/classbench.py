@@ -108,23 +108,32 @@ def _python_import_torch() -> float:
     return time.perf_counter() - t0
 
 
-def profile_autograde(course_dir: Path, assignment: str, student: str) -> dict:
-    """Seconds of each phase of one ``nbgrader autograde --student``, from its timestamped log and cell timings."""
+def profile_autograde(course_dir: Path, assignment: str, student: str, batch: bool = True) -> dict:
+    """Seconds of each phase of one ``nbgrader autograde --student``, from its timestamped log and cell timings.
+
+    ``batch``: as ``kdutils.course autograde`` runs it (the kernel forked from the run's zygote, the run's
+    shared grading worker); else as stock ``nbgrader autograde`` (a fresh kernel and its own worker)."""
     import nbformat
 
     from kdutils import course
-
-    from kdutils.course.autograde import start_shared_worker
+    from kdutils.course.autograde import start_shared_worker, start_zygote, zygote_ready
 
     exe = Path(sys.executable).parent / "nbgrader"
     env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
     env["PATH"] = f"{exe.parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("KDUTILS_GRADING_WORKER", None)
     with tempfile.TemporaryDirectory(prefix="kd-w-") as sock_dir:
-        # as in a batch (kdutils.course autograde): the kernel asks the run's shared grading worker
-        server = start_shared_worker(Path(sock_dir))
-        if server is None:
-            raise RuntimeError("the shared grading worker did not start")
-        env["KDUTILS_GRADING_WORKER"] = str(Path(sock_dir) / "worker.sock")
+        servers = []
+        if batch:
+            forker = start_zygote(Path(sock_dir), env)
+            servers.append(forker)
+            server = start_shared_worker(Path(sock_dir))
+            jupyter_path = zygote_ready(forker, Path(sock_dir))
+            if server is None or jupyter_path is None:
+                raise RuntimeError("the shared grading worker or the zygote did not start")
+            servers.append(server)
+            env["KDUTILS_GRADING_WORKER"] = str(Path(sock_dir) / "worker.sock")
+            env["JUPYTER_PATH"] = jupyter_path
         try:
             t_spawn = time.time()
             proc = subprocess.run([str(exe), "autograde", assignment, "--student", student, "--force",
@@ -132,8 +141,9 @@ def profile_autograde(course_dir: Path, assignment: str, student: str) -> dict:
                                   cwd=course_dir, env=env, capture_output=True, text=True)
             t_end = time.time()
         finally:
-            server.kill()
-            server.wait()
+            for server in servers:
+                server.kill()
+                server.wait()
     if proc.returncode != 0:
         raise RuntimeError(f"autograde failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     log = [(float(m.group(1)), m.group(2)) for m in re.finditer(r"KDT (\d+\.\d+) (.*)", proc.stdout + proc.stderr)]
@@ -179,11 +189,12 @@ def bench_class(n_students: int = 40, postgres: bool = True, profile_repeats: in
         step(f"class: build {n_students} students")
         roster = build_class(tmp / "template", n_students)
         step("class: profile one autograde per assignment")
-        breakdown = {}
+        breakdown, breakdown_stock = {}, {}
         prof = _init_db(tmp / "template", tmp / "profile", None)
         for a in ASSIGNMENTS:
-            runs = [profile_autograde(prof, a, "s000") for _ in range(profile_repeats)]
-            breakdown[a] = {k: round(median(r[k] for r in runs), 3) for k in runs[0]}
+            for batch, into in ((True, breakdown), (False, breakdown_stock)):
+                runs = [profile_autograde(prof, a, "s000", batch=batch) for _ in range(profile_repeats)]
+                into[a] = {k: round(median(r[k] for r in runs), 3) for k in runs[0]}
         runs = {}
         for jobs in (1, 2):
             step(f"class: SQLite, {jobs} job(s)")
@@ -222,7 +233,7 @@ def bench_class(n_students: int = 40, postgres: bool = True, profile_repeats: in
     per_nb = {a: round(runs["sqlite_jobs2"]["seconds"][a] / n_students, 2) for a in ASSIGNMENTS}
     per_nb_1 = {a: round(runs["sqlite_jobs1"]["seconds"][a] / n_students, 2) for a in ASSIGNMENTS}
     return {"batch_seconds_per_notebook": per_nb, "batch_seconds_per_notebook_jobs1": per_nb_1,
-            "class": cls, "breakdown": breakdown}
+            "class": cls, "breakdown": breakdown, "breakdown_stock": breakdown_stock}
 
 
 def main(argv=None) -> int:

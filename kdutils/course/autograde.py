@@ -20,7 +20,10 @@ in the grading status files (``gradestatus.py``), so that
 * the kernels share one grading worker (``kdutils.grading.worker --serve``, on a Unix socket
   named to each nbgrader child in ``KDUTILS_GRADING_WORKER``), started once for the run, so a
   notebook does not pay for the worker's own ``import torch``; ``--private-workers`` gives each
-  kernel its own, as stock ``nbgrader autograde`` does.
+  kernel its own, as stock ``nbgrader autograde`` does;
+* the kernels are forked from a *zygote* (``zygote.py``) that has imported torch, ``torch._dynamo``,
+  scikit-learn and ipykernel once for the run, so a notebook does not pay for them either; each
+  kernel is still its own fresh process. ``--no-zygote`` starts ordinary kernels.
 
 The gradebook must already know the assignment (``nbgrader generate_assignment``, run with the
 same ``--CourseDirectory.db_url``). See the book chapter "For instructors", section "Grading a
@@ -242,8 +245,10 @@ class _Runner:
     """Starts the nbgrader children, remembers them so that an interrupt can kill them all."""
 
     def __init__(self, course: Path, assignment: str, db_url: str, notebooks: list[str], threads: int,
-                 nbgrader_args: list[str], student_timeout: float | None, shared_worker: str | None = None):
+                 nbgrader_args: list[str], student_timeout: float | None, shared_worker: str | None = None,
+                 jupyter_path: str | None = None):
         self.course, self.assignment, self.db_url, self.shared_worker = course, assignment, db_url, shared_worker
+        self.jupyter_path = jupyter_path
         self.notebooks, self.threads, self.extra, self.student_timeout = notebooks, threads, nbgrader_args, student_timeout
         self.children: set[subprocess.Popen] = set()
         self.lock = threading.Lock()
@@ -259,6 +264,8 @@ class _Runner:
         env.pop("KDUTILS_GRADING_WORKER", None)
         if self.shared_worker:
             env["KDUTILS_GRADING_WORKER"] = self.shared_worker
+        if self.jupyter_path:  # the zygote's kernelspec "python3" comes first
+            env["JUPYTER_PATH"] = os.pathsep.join(p for p in (self.jupyter_path, os.environ.get("JUPYTER_PATH")) if p)
         return env
 
     def kill_all(self) -> None:
@@ -344,10 +351,33 @@ def start_shared_worker(folder: Path) -> subprocess.Popen | None:
         return None
     return p
 
+def start_zygote(folder: Path, env: dict) -> subprocess.Popen:
+    """Start the run's kernel zygote on ``folder/zygote.sock`` (``zygote.py``); wait for it with ``zygote_ready``."""
+    script = Path(__file__).resolve().with_name("zygote.py")
+    # One BLAS/OpenMP thread while it imports: a process that forks kernels must stay a single thread.
+    env = dict(env, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env.pop("JUPYTER_PATH", None)
+    return subprocess.Popen([sys.executable, str(script), "serve", str(folder / "zygote.sock")],
+                            cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def zygote_ready(p: subprocess.Popen, folder: Path) -> str | None:
+    """The ``JUPYTER_PATH`` entry of a started zygote's kernelspec, or None (and the zygote stopped) if it failed."""
+    from .zygote import kernelspec
+
+    if p.stdout.readline().strip() != "ready":
+        p.kill()
+        p.wait()
+        return None
+    return kernelspec(folder / "jupyter", str(folder / "zygote.sock"))
+
+
 def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None = None, shard: str | None = None,
               force: bool = False, retry_failed: bool = False, students: list[str] | None = None,
               student_timeout: float | None = None, nbgrader_args: list[str] | None = None,
-              progress: bool = True, out=sys.stdout, shared_worker: bool = True) -> list[StatusRecord]:
+              progress: bool = True, out=sys.stdout, shared_worker: bool = True,
+              zygote: bool = True) -> list[StatusRecord]:
     """Autograde the students of ``assignment`` who still need it; returns the records written by this run."""
     course = Path(course).resolve()
     if not (course / "nbgrader_config.py").exists():
@@ -375,9 +405,11 @@ def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None =
             todo.append(s)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     tmp = Path(tempfile.mkdtemp(prefix="kd-grading-"))  # short: a Unix socket path has at most 107 bytes
+    runner = _Runner(course, assignment, db_url, notebooks, threads, list(nbgrader_args or []), student_timeout)
+    forker = start_zygote(tmp, runner._env()) if zygote and todo else None  # imports while the worker does
     server = start_shared_worker(tmp) if shared_worker and todo else None
-    runner = _Runner(course, assignment, db_url, notebooks, threads, list(nbgrader_args or []), student_timeout,
-                     str(tmp / "worker.sock") if server else None)
+    runner.shared_worker = str(tmp / "worker.sock") if server else None
+    runner.jupyter_path = zygote_ready(forker, tmp) if forker else None
     print(f"autograde {assignment}: {len(everyone)} submitted, shard {i}/{n} has {len(mine)}, "
           f"{len(mine) - len(todo)} already graded, {len(todo)} to grade with {jobs} job(s) "
           f"into {redact(db_url)}", file=out, flush=True)
@@ -407,9 +439,10 @@ def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None =
         if main:
             signal.signal(signal.SIGTERM, old)
         bar.close()
-        if server is not None:
-            server.kill()
-            server.wait()
+        for p in (server, forker):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait()
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.perf_counter() - t0
     print_summary(done, elapsed, jobs, out=out)
@@ -454,6 +487,9 @@ def add_parser(sub) -> None:
     p.add_argument("--private-workers", action="store_true",
                    help="each kernel starts its own grading worker (as stock nbgrader autograde), instead of one "
                         "shared worker for the run")
+    p.add_argument("--no-zygote", action="store_true",
+                   help="start every kernel from scratch, instead of forking it from a process that has imported "
+                        "torch, scikit-learn and ipykernel once for the run")
     p.add_argument("--nbgrader-arg", action="append", default=[], dest="nbgrader_args", metavar="OPTION",
                    help="an extra option for every nbgrader autograde, e.g. --nbgrader-arg=--Execute.timeout=30 "
                         "(repeatable)")
@@ -466,7 +502,7 @@ def run(args) -> int:
                          force=args.force, retry_failed=args.retry_failed,
                          students=args.students.split(",") if args.students else None,
                          student_timeout=args.student_timeout, nbgrader_args=extra, progress=not args.no_progress,
-                         shared_worker=not args.private_workers)
+                         shared_worker=not args.private_workers, zygote=not args.no_zygote)
     except AutogradeError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

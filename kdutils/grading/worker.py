@@ -77,15 +77,24 @@ def _reply(line) -> str:
     return json.dumps(reply) + "\n"
 
 
+def warm_up() -> None:
+    """What the first notebooks of a run would otherwise wait for: ``torch._dynamo`` (imported by the first
+    optimizer a reference loop builds) and every check's visible cases (the digits splits among them)."""
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    for name, check in CHECKS.items():
+        check.cases(name, check.default_part, False)
+
+
 def serve_socket(path: str) -> None:
     """The shared worker of one autograde run: the line protocol on the Unix socket ``path`` (owner only),
-    a thread per connection, one request answered at a time. Prints ``ready`` once it listens."""
+    a thread per connection, one request answered at a time. Warms up, then prints ``ready`` once it listens."""
     import signal
     import socketserver
     import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     torch.set_num_threads(1)
+    warm_up()
     lock = threading.Lock()
 
     class Handler(socketserver.StreamRequestHandler):

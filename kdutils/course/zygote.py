@@ -1,0 +1,293 @@
+"""The kernel zygote of ``python -m kdutils.course autograde``: fresh kernels without the imports.
+
+Every notebook nbgrader grades gets a new IPython kernel, and each new kernel imports torch,
+``torch._dynamo`` (pulled in by the first ``torch.optim`` optimizer a cell builds), scikit-learn
+and ipykernel again: about 5 CPU-seconds of a ``training`` notebook before any of its own work.
+The zygote imports them once (the pattern of Android's zygote and of ``multiprocessing``'s
+forkserver) and forks one kernel per notebook from that state. A forked kernel is a separate
+process, like a fresh one: nothing a notebook does reaches the zygote or the next kernel, and the
+zygote itself never runs a cell or a torch operation.
+
+Two sides, one file (a script that needs only the standard library on the client side):
+
+* ``python zygote.py serve SOCKET``: the zygote. Imports ``PRELOAD``, checks it is still a single
+  thread (a fork copies only the forking thread), prints ``ready`` and listens on the Unix socket
+  (owner only). For each request it forks a kernel: new session, the client's stdin/stdout/stderr,
+  working directory, environment and argv, fresh ``random``/``numpy`` seeds, ``PR_SET_PDEATHSIG``;
+  then ``ipykernel``'s ``launch_new_instance``. It reaps the kernel and tells the client how it ended;
+  a client that goes away takes its kernel with it (SIGKILL to the kernel's session).
+* ``python -I -S zygote.py connect SOCKET -f CONNECTION_FILE``: what the run's ``python3``
+  kernelspec starts instead of ``python -m ipykernel_launcher``. It hands its stdio to the zygote,
+  forwards the signals jupyter_client sends (SIGINT for an interrupt or a cell timeout, SIGTERM) to
+  the kernel, and exits as the kernel did. If the zygote cannot be reached it becomes an ordinary
+  kernel (``exec python -m ipykernel_launcher``).
+
+``autograde`` starts the zygote for its run and points nbgrader at the kernelspec with
+``JUPYTER_PATH``; ``--no-zygote`` grades with ordinary kernels.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+
+__all__ = ["PRELOAD", "kernelspec", "serve", "connect"]
+
+#: What a ``losses`` or ``training`` kernel imports that costs time; imported once by the zygote.
+#: Never ``kdutils`` itself: ``kdutils.grading`` reads the grading environment when it is imported.
+PRELOAD = (
+    "numpy", "scipy", "scipy.special", "torch", "torch.nn", "torch.nn.functional", "torch.optim",
+    "torch.utils.data", "torch._dynamo", "sklearn", "sklearn.datasets", "sklearn.model_selection",
+    "sklearn.preprocessing", "pandas", "tqdm", "IPython", "ipykernel.kernelapp", "ipykernel.ipkernel",
+    "ipykernel.zmqshell", "debugpy",
+)
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
+_PR_SET_PDEATHSIG = 1
+_MAX_HEADER = 1 << 20
+
+
+def kernelspec(folder: str | os.PathLike, sock: str) -> str:
+    """Write ``folder/kernels/python3/kernel.json`` (a client of the zygote on ``sock``); return ``folder``
+    for ``JUPYTER_PATH``. Notebooks name the kernel ``python3``; the first ``JUPYTER_PATH`` entry wins."""
+    spec = {
+        "argv": [sys.executable, "-I", "-S", os.path.abspath(__file__), "connect", str(sock),
+                 "-f", "{connection_file}"],
+        "display_name": "Python 3 (ipykernel)",
+        "language": "python",
+        "interrupt_mode": "signal",
+        "metadata": {"debugger": False, "kdutils_zygote": True},
+    }
+    d = os.path.join(folder, "kernels", "python3")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, "kernel.json"), "w") as f:
+        json.dump(spec, f, indent=1)
+    return str(folder)
+
+
+# --------------------------------------------------------------------------------------- the zygote
+def _preload() -> list[str]:
+    import importlib
+    import threading
+
+    missing = []
+    for name in PRELOAD:
+        try:
+            importlib.import_module(name)
+        except Exception:  # an optional import a kernel may not need either
+            missing.append(name)
+    if threading.active_count() != 1 or len(os.listdir("/proc/self/task")) != 1:
+        raise RuntimeError(f"the preloaded modules started threads ({len(os.listdir('/proc/self/task'))} tasks); "
+                           "a fork would copy a broken state")
+    return missing
+
+
+def serve(path: str) -> None:
+    """Preload, print ``ready``, then fork a kernel per connection on the Unix socket ``path``, forever."""
+    import selectors
+
+    if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
+        del sys.path[0]  # run as a script: this folder is not on a kernel's path
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _preload()
+    old = os.umask(0o077)
+    try:
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+    finally:
+        os.umask(old)
+    listener.listen(64)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so that SIGCHLD writes to the wakeup fd
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ, "accept")
+    sel.register(wake_r, selectors.EVENT_READ, "child")
+    kernels: dict[int, socket.socket] = {}  # kernel pid -> its client's connection
+    by_conn: dict[socket.socket, int] = {}
+    print("ready", flush=True)
+    sys.stdout = sys.stderr
+    while True:
+        for key, _ in sel.select():
+            if key.data == "accept":
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    continue
+                pid = _spawn(conn, (listener, *by_conn), (wake_r, wake_w), sel)
+                if pid is None:
+                    conn.close()
+                    continue
+                kernels[pid], by_conn[conn] = conn, pid
+                sel.register(conn, selectors.EVENT_READ, "client")
+            elif key.data == "child":
+                try:
+                    os.read(wake_r, 4096)
+                except BlockingIOError:
+                    pass
+                _reap(kernels, by_conn, sel)
+            else:  # a client sends nothing after its request: readable means it is gone
+                conn = key.fileobj
+                pid = by_conn.pop(conn, None)
+                sel.unregister(conn)
+                conn.close()
+                if pid is not None:
+                    kernels.pop(pid, None)
+                    _killpg(pid)
+        _reap(kernels, by_conn, sel)
+
+
+def _reap(kernels, by_conn, sel) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = kernels.pop(pid, None)
+        if conn is None:
+            continue
+        by_conn.pop(conn, None)
+        try:
+            conn.sendall(json.dumps({"exit": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+        except OSError:
+            pass
+        sel.unregister(conn)
+        conn.close()
+
+
+def _killpg(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _spawn(conn: socket.socket, others, wake, sel) -> int | None:
+    """Read one request (a JSON line and three file descriptors), fork its kernel; the kernel's pid, or None."""
+    conn.settimeout(10)
+    try:
+        data, fds, _, _ = socket.recv_fds(conn, _MAX_HEADER, 3)
+        while not data.endswith(b"\n") and len(data) < _MAX_HEADER:
+            more = conn.recv(_MAX_HEADER)
+            if not more:
+                break
+            data += more
+        req = json.loads(data)
+        argv, cwd, env = list(req["argv"]), str(req["cwd"]), dict(req["env"])
+        if len(fds) != 3 or not all(isinstance(a, str) for a in argv):
+            raise ValueError("a request needs argv, cwd, env and three file descriptors")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        print(f"zygote: bad request: {e}", file=sys.stderr)
+        return None
+    zygote = os.getpid()
+    pid = os.fork()
+    if pid:
+        for fd in fds:
+            os.close(fd)
+        conn.settimeout(None)
+        try:
+            conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        except OSError:
+            _killpg(pid)
+        return pid
+    # ---- the kernel (never returns)
+    code = 1
+    try:
+        os.setsid()
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except OSError:
+            pass
+        if os.getppid() != zygote:
+            os._exit(1)
+        signal.set_wakeup_fd(-1)
+        for s in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2):
+            signal.signal(s, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        sel.close()
+        for s in (conn, *others):
+            s.close()
+        for fd in wake:
+            os.close(fd)
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        for fd in fds:
+            if fd > 2:
+                os.close(fd)
+        sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
+        os.chdir(cwd)
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = ["ipykernel_launcher", *argv]
+        if env.get("JPY_PARENT_PID", "").isdigit():  # ipykernel reads it when imported, i.e. in the zygote
+            sys.argv.append(f"--IPKernelApp.parent_handle={env['JPY_PARENT_PID']}")
+        sys.path.insert(0, cwd)  # what ``python -m ipykernel_launcher`` puts first
+        import random
+
+        random.seed()
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
+        from ipykernel import kernelapp
+
+        kernelapp.launch_new_instance()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+# --------------------------------------------------------------------------------------- the client
+def connect(sock: str, argv: list[str]) -> int:
+    """Ask the zygote on ``sock`` for a kernel with ``argv`` (``-f CONNECTION_FILE``); exit as it does."""
+    try:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.connect(sock)
+        header = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode() + b"\n"
+        socket.send_fds(conn, [header], [0, 1, 2])
+        reader = conn.makefile("rb")
+        pid = int(json.loads(reader.readline())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        # no zygote: be an ordinary kernel
+        os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv])
+
+    def forward(signum, _frame):
+        try:
+            os.killpg(pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    for s in _SIGNALS:
+        signal.signal(s, forward)
+    line = reader.readline()  # blocks until the zygote reports the kernel's end (or dies)
+    try:
+        code = int(json.loads(line)["exit"])
+    except (ValueError, KeyError, TypeError):
+        _killpg(pid)  # the zygote is gone: so is its kernel (PR_SET_PDEATHSIG); make sure
+        return 1
+    return code if code >= 0 else 128 - code
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "serve":
+        serve(sys.argv[2])
+    elif len(sys.argv) >= 3 and sys.argv[1] == "connect":
+        sys.exit(connect(sys.argv[2], sys.argv[3:]))
+    else:
+        sys.exit("usage: zygote.py serve SOCKET | zygote.py connect SOCKET -f CONNECTION_FILE")

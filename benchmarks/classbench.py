@@ -216,6 +216,7 @@ def bench_class(n_students: int = 40, postgres: bool = True, profile_repeats: in
     cls = {
         "students": n_students,
         "notebooks": n_nb,
+        "profile_repeats": profile_repeats,
         "jobs1_s": round(j1, 1),
         "jobs2_s": round(j2, 1),
         "speedup": round(j1 / j2, 2),

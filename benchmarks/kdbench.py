@@ -575,18 +575,31 @@ def render_markdown(results: Mapping) -> str:
                       + ", ".join(f"`{a}` {v:.1f} s" for a, v in bn.items())
                       + f"; extrapolated time for 200 students: **{c['extrapolated_200_students_s'] / 60:.0f} min**; "
                       f"same scores in every configuration: {c.get('same_scores')}.", ""]
-        bd = g.get("breakdown")
+        bd, st = g.get("breakdown"), g.get("breakdown_stock")
         if isinstance(bd, Mapping) and bd:
-            phases = sorted({k for v in bd.values() if isinstance(v, Mapping) for k in v})
-            if phases:
-                lines += ["Where one autograde spends its time (seconds):", "",
-                          "| phase | " + " | ".join(f"`{a}`" for a in bd) + " |",
-                          "|---|" + "---|" * len(bd)]
-                for ph in phases:
-                    cells = [bd[a].get(ph) if isinstance(bd[a], Mapping) else None for a in bd]
-                    lines.append(f"| {ph} | " + " | ".join("–" if not isinstance(x, (int, float)) else f"{x:.2f}"
-                                                        for x in cells) + " |")
-                lines.append("")
+            order = ["nbgrader_start_s", "database_and_preprocessing_s", "kernel_start_s",
+                     "setup_cell_import_torch_kdutils_s", "worker_import_torch_wait_s", "cells_s",
+                     "kernel_shutdown_and_save_grades_s", "exit_s", "autograde_total_s", "feedback_s",
+                     "python_import_torch_s"]
+            found = {k for v in bd.values() if isinstance(v, Mapping) for k in v}
+            phases = [k for k in order if k in found] + sorted(found - set(order))
+            cols = [(a, "batch", bd[a]) for a in bd]
+            if isinstance(st, Mapping) and st:
+                cols = [c for a in bd for c in ((a, "stock", st.get(a, {})), (a, "batch", bd[a]))]
+                lines += ["Where one autograde spends its time (seconds). *stock*: `nbgrader autograde` alone, a fresh "
+                          "kernel and its own grading worker; *batch*: as `python -m kdutils.course autograde` runs it, "
+                          "the kernel forked from the run's zygote (torch, `torch._dynamo`, scikit-learn and ipykernel "
+                          "imported once) and the run's shared grading worker (median of "
+                          f"{g.get('class', {}).get('profile_repeats', 3)}):", ""]
+            else:
+                lines += ["Where one autograde spends its time (seconds):", ""]
+            lines += ["| phase | " + " | ".join(f"`{a}` {how}" for a, how, _ in cols) + " |",
+                      "|---|" + "---|" * len(cols)]
+            for ph in phases:
+                cells = [v.get(ph) if isinstance(v, Mapping) else None for _, _, v in cols]
+                lines.append(f"| {ph} | " + " | ".join("–" if not isinstance(x, (int, float)) else f"{x:.2f}"
+                                                    for x in cells) + " |")
+            lines.append("")
         ft = g.get("final_task")
         if ft:
             n_seeds = len(ft.get("seeds", []))

@@ -111,10 +111,11 @@ def test_one_job_matches_the_catalogue(one_job):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("jobs", [2, 4])
-def test_parallel_jobs_give_the_same_gradebook(template, one_job, tmp_path, jobs):
+@pytest.mark.parametrize("jobs,stock", [(2, False), (4, False), (2, True)], ids=["2", "4", "2-stock-kernels"])
+def test_parallel_jobs_give_the_same_gradebook(template, one_job, tmp_path, jobs, stock):
+    """Also with ordinary kernels and a worker per kernel (``--no-zygote --private-workers``), as stock nbgrader."""
     root = _copy(template, tmp_path / f"j{jobs}")
-    p = _cli(root, "--jobs", str(jobs))
+    p = _cli(root, "--jobs", str(jobs), *(["--no-zygote", "--private-workers"] if stock else []))
     out, _ = p.communicate()
     assert p.returncode == 0, out
     assert ag.gradebook_scores(ag.default_db_url(root), "losses") == one_job  # same scores, one submission each

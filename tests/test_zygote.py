@@ -1,0 +1,143 @@
+"""The kernel zygote of ``kdutils.course autograde`` (``kdutils/course/zygote.py``).
+
+A kernel forked from the zygote must behave as a fresh ``python -m ipykernel_launcher`` for
+everything grading relies on: its own process and state, the client's working directory and
+environment, interrupts and kills from jupyter_client, and an ordinary kernel when the zygote is
+not there. The oracle for scores is an autograde with ordinary kernels
+(tests/test_autograde_parallel.py, ``--no-zygote``).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+from kdutils.course.autograde import start_zygote, zygote_ready
+from kdutils.course.zygote import kernelspec
+
+
+@pytest.fixture(scope="module")
+def zygote(tmp_path_factory):
+    """A running zygote and a ``JUPYTER_PATH`` whose ``python3`` kernelspec asks it for kernels."""
+    folder = tmp_path_factory.mktemp("zy")
+    p = start_zygote(folder, dict(os.environ))
+    path = zygote_ready(p, folder)
+    assert path is not None, "the zygote did not come up"
+    old = os.environ.get("JUPYTER_PATH")
+    os.environ["JUPYTER_PATH"] = path
+    yield p, folder
+    if old is None:
+        os.environ.pop("JUPYTER_PATH")
+    else:
+        os.environ["JUPYTER_PATH"] = old
+    p.kill()
+    p.wait()
+
+
+def _run(kc, code: str, timeout: float = 60) -> str:
+    """Execute ``code`` in the kernel; its stdout (raises on an error reply)."""
+    out = []
+    reply = kc.execute_interactive(code, timeout=timeout,
+                                   output_hook=lambda m: out.append(m["content"].get("text", ""))
+                                   if m["msg_type"] == "stream" else None)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(out).strip()
+
+
+def _kernel(cwd: Path, **env):
+    return start_new_kernel(kernel_name="python3", cwd=str(cwd), env=dict(os.environ, **env), startup_timeout=60)
+
+
+def test_a_forked_kernel_is_fresh_and_has_its_clients_directory_and_environment(zygote, tmp_path):
+    p, folder = zygote
+    km1, kc1 = _kernel(tmp_path, KD_ZYGOTE_TEST="one")
+    km2, kc2 = _kernel(folder, KD_ZYGOTE_TEST="two")
+    try:
+        probe = ("import os, sys; print(os.getcwd(), os.environ['KD_ZYGOTE_TEST'], 'torch._dynamo' in sys.modules, "
+                 "os.getppid() == {zpid}, sys.path[0])").format(zpid=p.pid)
+        assert _run(kc1, probe).split() == [str(tmp_path), "one", "True", "True", str(tmp_path)]
+        assert _run(kc2, probe).split() == [str(folder), "two", "True", "True", str(folder)]
+        # what one notebook does to a module stays in its own process
+        _run(kc1, "import torch; torch.nn.functional.kl_div = None; torch.manual_seed(0); x = 1")
+        assert _run(kc2, "import torch; print(torch.nn.functional.kl_div is None, 'x' in globals())") == "False False"
+        pids = {_run(kc1, "import os; print(os.getpid())"), _run(kc2, "import os; print(os.getpid())")}
+        assert len(pids) == 2 and str(p.pid) not in pids
+        # numpy's and random's seeds are drawn again in every kernel, as in a new process
+        draw = "import random, numpy; print(random.random(), numpy.random.rand())"
+        assert _run(kc1, draw) != _run(kc2, draw)
+    finally:
+        for km, kc in ((km1, kc1), (km2, kc2)):
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+    # the zygote stays one thread (it forks), and only its owner may connect
+    assert len(os.listdir(f"/proc/{p.pid}/task")) == 1
+    assert (folder / "zygote.sock").stat().st_mode & 0o077 == 0
+
+
+def test_an_interrupt_reaches_the_kernel_and_a_killed_client_takes_its_kernel_along(zygote, tmp_path):
+    km, kc = _kernel(tmp_path)
+    try:
+        kernel_pid = int(_run(kc, "import os; print(os.getpid())"))
+        assert kernel_pid != km.provisioner.process.pid  # the client is not the kernel
+        msg = kc.execute("import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('interrupted')")
+        time.sleep(1.0)
+        km.interrupt_kernel()  # SIGINT to the client's process group, forwarded to the kernel
+        out = []
+        while True:
+            m = kc.get_iopub_msg(timeout=30)
+            if m["parent_header"].get("msg_id") != msg:
+                continue
+            if m["msg_type"] == "stream":
+                out.append(m["content"]["text"])
+            if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
+                break
+        assert "".join(out).strip() == "interrupted"
+        os.kill(km.provisioner.process.pid, signal.SIGKILL)  # what jupyter_client's kill does
+        for _ in range(100):
+            try:
+                os.kill(kernel_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail(f"the kernel {kernel_pid} outlived its killed client")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_a_dead_kernel_is_seen_as_dead(zygote, tmp_path):
+    km, kc = _kernel(tmp_path)
+    try:
+        kc.execute("import ctypes; ctypes.string_at(0)")  # a segfault
+        for _ in range(100):
+            if not km.is_alive():
+                break
+            time.sleep(0.1)
+        assert not km.is_alive()
+        assert km.provisioner.process.returncode == 128 + signal.SIGSEGV  # the client exits as its kernel did
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_without_a_zygote_the_client_starts_an_ordinary_kernel(tmp_path, monkeypatch):
+    monkeypatch.setenv("JUPYTER_PATH", kernelspec(tmp_path / "jp", str(tmp_path / "nobody.sock")))
+    km, kc = _kernel(tmp_path)
+    try:
+        assert _run(kc, "import sys; print(2 + 2, 'torch' in sys.modules)") == "4 False"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_the_client_needs_only_the_standard_library():
+    script = Path(__file__).resolve().parents[1] / "kdutils" / "course" / "zygote.py"
+    p = subprocess.run([sys.executable, "-I", "-S", str(script), "connect"], capture_output=True, text=True)
+    assert p.returncode != 0 and "usage: zygote.py" in p.stderr, p.stderr

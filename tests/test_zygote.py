@@ -85,19 +85,21 @@ def test_an_interrupt_reaches_the_kernel_and_a_killed_client_takes_its_kernel_al
     try:
         kernel_pid = int(_run(kc, "import os; print(os.getpid())"))
         assert kernel_pid != km.provisioner.process.pid  # the client is not the kernel
-        msg = kc.execute("import time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n    print('interrupted')")
-        time.sleep(1.0)
-        km.interrupt_kernel()  # SIGINT to the client's process group, forwarded to the kernel
-        out = []
+        msg = kc.execute("import time\ntry:\n    print('started', flush=True)\n    time.sleep(60)\n"
+                         "except KeyboardInterrupt:\n    print('interrupted')")
+        out, sent = [], False
         while True:
             m = kc.get_iopub_msg(timeout=30)
             if m["parent_header"].get("msg_id") != msg:
                 continue
             if m["msg_type"] == "stream":
                 out.append(m["content"]["text"])
+                if not sent and "started" in "".join(out):
+                    km.interrupt_kernel()  # SIGINT to the client's process group, forwarded to the kernel
+                    sent = True
             if m["msg_type"] == "status" and m["content"]["execution_state"] == "idle":
                 break
-        assert "".join(out).strip() == "interrupted"
+        assert "".join(out).split() == ["started", "interrupted"]
         os.kill(km.provisioner.process.pid, signal.SIGKILL)  # what jupyter_client's kill does
         for _ in range(100):
             try:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import html
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,6 +77,21 @@ def _feedback(root: Path, sub: cat.Submission, lang: str = "en") -> str:
     path = root / "feedback" / sub.student / sub.assignment / f"{sub.assignment}.html"
     assert path.exists(), f"no feedback for {sub.student}/{sub.assignment}"
     return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
+
+
+def test_forked_kernels_give_every_catalogue_student_the_stock_scores(graded_en, tmp_path):
+    """``kdutils.course autograde`` (kernels forked from its zygote, one shared worker, 2 jobs): stock nbgrader's
+    scores for every catalogue student, cell by cell."""
+    root, scores, _, _ = graded_en
+    new = course.make_course(tmp_path / "batch")
+    for a in course.ASSIGNMENTS:
+        course.nbgrader("generate_assignment", a, "--force", cwd=new)
+    shutil.copytree(root / "submitted", new / "submitted")
+    for a in course.ASSIGNMENTS:
+        p = subprocess.run([sys.executable, "-m", "kdutils.course", "autograde", a, "--course", str(new), "--jobs", "2",
+                            "--no-progress", f"--nbgrader-arg={TIMEOUT}"], capture_output=True, text=True)
+        assert p.returncode in (0, 1), p.stdout + p.stderr
+    assert {a: course.read_scores(new, a) for a in course.ASSIGNMENTS} == scores
 
 
 def test_validate_passes_on_solutions_and_inverted_on_exercises():

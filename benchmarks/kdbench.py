@@ -615,8 +615,14 @@ def render_markdown(results: Mapping) -> str:
         for ds, table in d.items():
             any_row = next(iter(table.values()))
             n_test = any_row.get("n_test")
-            lines += [f"### {ds} ({len(any_row['seeds'])} seeds{f', {n_test} test images' if n_test else ''})", "",
-                      "| recipe | validation accuracy (mean) | test accuracy (mean ± std) | test errors (mean) | gap recovered |",
+            lines += [f"### {ds} ({len(any_row['seeds'])} seeds{f', {n_test} test images' if n_test else ''})", ""]
+            setup = recipes.SETUPS.get(ds)
+            if setup is not None:
+                lines += [f"Teacher: {'the small CNN' if setup.teacher_kind == 'cnn' else 'the 512-512 MLP'} "
+                          f"(`kdutils.models.teacher_config(kind={setup.teacher_kind!r})`), {setup.teacher.epochs} epochs"
+                          f"{' with one-pixel shifts' if getattr(setup.teacher, 'shift', 0) else ''}, on the whole "
+                          "training split; students: one-hidden-layer MLPs.", ""]
+            lines += ["| recipe | validation accuracy (mean) | test accuracy (mean ± std) | test errors (mean) | gap recovered |",
                       "|---|---|---|---|---|"]
             for r, row in table.items():
                 if row:

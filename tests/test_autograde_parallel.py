@@ -122,6 +122,7 @@ def test_parallel_jobs_give_the_same_gradebook(template, one_job, tmp_path, jobs
     recs = gradestatus.read_records(root, "losses")
     assert sorted(recs) == sorted(CLASS) and all(r.status == "graded" for r in recs.values()), out
     assert {s: r.score for s, r in recs.items()} == {s: v[0] for s, v in one_job.items()}
+    assert ("kernels: ordinary (--no-zygote)" if stock else "kernels forked by the zygote: 3") in out, out
     # started again: nothing left to grade
     p = _cli(root, "--jobs", str(jobs))
     out, _ = p.communicate()
@@ -195,6 +196,24 @@ def test_a_missing_notebook_a_dead_kernel_and_a_swallowed_interrupt_are_named_fa
     failed = rep.stdout.split("FAILED TO GRADE")[1].split("\n  ")
     for student, words in [("bug_a", "missing"), ("crash", "kernel died"), ("swallow", "ignored the interrupt")]:
         assert any(line.startswith(f"{student}: ") and words in line for line in failed), (student, rep.stdout)
+
+
+@pytest.mark.slow
+def test_a_student_who_kills_the_zygote_costs_only_their_own_points(template, one_job, tmp_path):
+    """The zygote is every forked kernel's parent; killing it kills the kernels in flight. Those students are
+    graded again with ordinary kernels, where the same code kills only the student's own nbgrader."""
+    root = _copy(template, tmp_path / "killer")
+    kill = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + cat.fn(cat.SM, cat.SM_ARGS, "return None")
+    cat.write(cat.Submission("killer", "losses", "kills its kernel's parent process", cells={cat.SM: kill}), root)
+    p = _cli(root, "--jobs", "2")
+    out, _ = p.communicate()
+    assert p.returncode == 1, out
+    recs = gradestatus.read_records(root, "losses")
+    assert recs["killer"].status == "failed", recs["killer"]
+    assert {s: recs[s].score for s in CLASS} == {s: one_job[s][0] for s in CLASS}, out
+    assert all(recs[s].status == "graded" for s in CLASS), out
+    assert "the kernel zygote stopped during the run; graded again with ordinary kernels:" in out, out
+    assert "killer" in out.split("graded again with ordinary kernels:")[1], out
 
 
 def test_the_shared_worker_answers_as_a_private_one_and_a_kernel_falls_back_when_it_dies(tmp_path):

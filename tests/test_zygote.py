@@ -129,6 +129,86 @@ def test_a_dead_kernel_is_seen_as_dead(zygote, tmp_path):
         km.shutdown_kernel(now=True)
 
 
+def test_a_forked_kernel_sizes_its_thread_pools_from_its_own_environment(zygote, tmp_path):
+    """The zygote imports with one thread (it forks); a kernel gets the OMP_NUM_THREADS autograde gives it."""
+    km, kc = _kernel(tmp_path, OMP_NUM_THREADS="2")
+    try:
+        assert _run(kc, "import torch; print(torch.get_num_threads())") == "2"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                stat = Path(f"/proc/{d}/stat").read_text()
+            except OSError:
+                continue
+            fields = stat.rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and fields[0] != "Z":
+                out.add(int(d))
+    return out
+
+
+def _gone(pid: int, seconds: float = 10) -> bool:
+    for _ in range(int(seconds * 10)):
+        if not Path(f"/proc/{pid}").exists() or Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_a_client_whose_parent_dies_takes_its_kernel_along(zygote, tmp_path):
+    """nbgrader killed (--student-timeout, Ctrl-C): its kernel must not keep a core busy for the rest of the run."""
+    from jupyter_client.connect import write_connection_file
+
+    p, folder = zygote
+    conn_file, _ = write_connection_file(str(tmp_path / "kernel.json"))
+    script = Path(__file__).resolve().parents[1] / "kdutils" / "course" / "zygote.py"
+    before = _children(p.pid)
+    shell = subprocess.Popen(["/bin/sh", "-c", f'"{sys.executable}" -I -S "{script}" connect '
+                                               f'"{folder / "zygote.sock"}" -f "{conn_file}" & wait'],
+                             start_new_session=True)
+    for _ in range(300):
+        new = _children(p.pid) - before
+        if new:
+            break
+        time.sleep(0.1)
+    assert len(new) == 1, "the zygote forked no kernel"
+    kernel = new.pop()
+    os.kill(shell.pid, signal.SIGKILL)  # the client's parent dies; the client is orphaned
+    shell.wait()
+    assert _gone(kernel), f"the kernel {kernel} outlived its client's parent"
+
+
+def test_bad_requests_leave_the_zygote_serving(zygote, tmp_path):
+    import socket
+
+    p, folder = zygote
+    open_fds = len(os.listdir(f"/proc/{p.pid}/fd"))
+    for payload in (b"not json\n", b"[" * 100000 + b"\n", b'{"argv": ["-f"], "cwd": "/", "env": {}}\n'):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(str(folder / "zygote.sock"))
+        r, w = os.pipe()
+        socket.send_fds(s, [payload], [r, w])  # two descriptors, not three: refused too
+        s.close()
+        os.close(r)
+        os.close(w)
+    time.sleep(0.5)
+    assert p.poll() is None, "a bad request stopped the zygote"
+    assert len(os.listdir(f"/proc/{p.pid}/fd")) == open_fds  # it closed the refused requests' descriptors
+    km, kc = _kernel(tmp_path)
+    try:
+        assert _run(kc, "print(6 * 7)") == "42"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+    assert "bad request" in (folder / "zygote.log").read_text()
+
+
 def test_without_a_zygote_the_client_starts_an_ordinary_kernel(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", kernelspec(tmp_path / "jp", str(tmp_path / "nobody.sock")))
     km, kc = _kernel(tmp_path)

@@ -23,7 +23,8 @@ in the grading status files (``gradestatus.py``), so that
   kernel its own, as stock ``nbgrader autograde`` does;
 * the kernels are forked from a *zygote* (``zygote.py``) that has imported torch, ``torch._dynamo``,
   scikit-learn and ipykernel once for the run, so a notebook does not pay for them either; each
-  kernel is still its own fresh process. ``--no-zygote`` starts ordinary kernels.
+  kernel is still its own process (if a notebook kills the zygote, the students graded at that
+  moment are graded again with ordinary kernels). ``--no-zygote`` starts ordinary kernels.
 
 The gradebook must already know the assignment (``nbgrader generate_assignment``, run with the
 same ``--CourseDirectory.db_url``). See the book chapter "For instructors", section "Grading a
@@ -56,6 +57,8 @@ __all__ = ["autograde", "parse_shard", "in_shard", "submitted_students", "defaul
 
 #: busy timeout (seconds) given to SQLite: how long a writer waits for another one's lock
 SQLITE_BUSY_TIMEOUT = 120
+#: seconds to wait for nbgrader's output after it has exited (see ``_wait``)
+OUTPUT_GRACE = 10
 #: how often a student whose nbgrader failed on a locked database is started again
 DB_RETRIES = 4
 _LOCKED = ("database is locked", "There was an error accessing the nbgrader database")
@@ -241,6 +244,27 @@ def _reason_from_log(log: str, returncode: int) -> tuple[str, list[dict]]:
     return f"nbgrader exited with code {returncode}" + (f": {errors[-1][:300]}" if errors else ""), []
 
 
+def _wait(p: subprocess.Popen, timeout: float | None) -> tuple[str, int | None]:
+    """nbgrader's output and exit code (None: killed after ``timeout`` seconds). Once nbgrader has exited,
+    its output is awaited for at most ``OUTPUT_GRACE`` seconds more: a kernel it started whose own
+    exit was blocked by the notebook may hold the pipe open long after."""
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.extend(p.stdout), daemon=True)
+    reader.start()
+    try:
+        rc = p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        rc = None
+    reader.join(OUTPUT_GRACE)
+    out = "".join(list(chunks))
+    if reader.is_alive():
+        out += f"\n[kdutils.course autograde: a process started by nbgrader kept its output open " \
+               f"{OUTPUT_GRACE:g} s after nbgrader exited; stopped reading]\n"
+    return out, rc
+
+
 class _Runner:
     """Starts the nbgrader children, remembers them so that an interrupt can kill them all."""
 
@@ -249,6 +273,8 @@ class _Runner:
                  jupyter_path: str | None = None):
         self.course, self.assignment, self.db_url, self.shared_worker = course, assignment, db_url, shared_worker
         self.jupyter_path = jupyter_path
+        self.zygote: subprocess.Popen | None = None  # the run's zygote, if its kernelspec is in use
+        self.regraded: list[str] = []  # students graded again with ordinary kernels after the zygote died
         self.notebooks, self.threads, self.extra, self.student_timeout = notebooks, threads, nbgrader_args, student_timeout
         self.children: set[subprocess.Popen] = set()
         self.lock = threading.Lock()
@@ -277,7 +303,7 @@ class _Runner:
                 except ProcessLookupError:
                     pass
 
-    def grade(self, student: str) -> StatusRecord:
+    def grade(self, student: str, _again: bool = False) -> StatusRecord:
         started = datetime.now(timezone.utc)
         t0 = time.perf_counter()
         digest = submission_digest(self.course, student, self.assignment)
@@ -293,12 +319,7 @@ class _Runner:
                                      preexec_fn=_die_with_parent)
                 self.children.add(p)
             try:
-                out, _ = p.communicate(timeout=self.student_timeout)
-                rc = p.returncode
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                out, _ = p.communicate()
-                rc = None
+                out, rc = _wait(p, self.student_timeout)
             finally:
                 with self.lock:
                     self.children.discard(p)
@@ -322,6 +343,14 @@ class _Runner:
                 if hit:
                     status, reason = "failed", f"{why}: " + ", ".join(f"{p['notebook']} {p['cell']}".strip() for p in hit)
                     break
+        if not _again and self.zygote is not None and self.zygote.poll() is not None and (
+                status == "failed" or any(p["kind"] == "dead_kernel" for p in problems)):
+            # The zygote died (its kernels die with it): not necessarily this student's doing. From now on the
+            # kernels are ordinary ones, and this student is graded again with them.
+            with self.lock:
+                self.jupyter_path = None
+                self.regraded.append(student)
+            return self.grade(student, _again=True)
         rec = StatusRecord(student=student, assignment=self.assignment, status=status, reason=reason,
                            problems=problems, returncode=rc, attempts=attempts, seconds=round(time.perf_counter() - t0, 3),
                            started=started.isoformat(timespec="seconds"),
@@ -357,9 +386,18 @@ def start_zygote(folder: Path, env: dict) -> subprocess.Popen:
     # One BLAS/OpenMP thread while it imports: a process that forks kernels must stay a single thread.
     env = dict(env, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     env.pop("JUPYTER_PATH", None)
-    return subprocess.Popen([sys.executable, str(script), "serve", str(folder / "zygote.sock")],
-                            cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+    with open(folder / "zygote.log", "w") as log:  # what it forked, and what went wrong
+        return subprocess.Popen([sys.executable, str(script), "serve", str(folder / "zygote.sock")],
+                                cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                                text=True, env=env, start_new_session=True, preexec_fn=_die_with_parent)
+
+
+def zygote_forks(folder: Path) -> int:
+    """How many kernels the run's zygote has forked (its log)."""
+    try:
+        return (folder / "zygote.log").read_text().count("forked kernel ")
+    except OSError:
+        return 0
 
 
 def zygote_ready(p: subprocess.Popen, folder: Path) -> str | None:
@@ -410,6 +448,9 @@ def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None =
     server = start_shared_worker(tmp) if shared_worker and todo else None
     runner.shared_worker = str(tmp / "worker.sock") if server else None
     runner.jupyter_path = zygote_ready(forker, tmp) if forker else None
+    runner.zygote = forker if runner.jupyter_path else None
+    if forker is not None and runner.jupyter_path is None:
+        print("the kernel zygote did not start: grading with ordinary kernels", file=out, flush=True)
     print(f"autograde {assignment}: {len(everyone)} submitted, shard {i}/{n} has {len(mine)}, "
           f"{len(mine) - len(todo)} already graded, {len(todo)} to grade with {jobs} job(s) "
           f"into {redact(db_url)}", file=out, flush=True)
@@ -443,9 +484,16 @@ def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None =
             if p is not None and p.poll() is None:
                 p.kill()
                 p.wait()
+        forks = zygote_forks(tmp)
         shutil.rmtree(tmp, ignore_errors=True)
     elapsed = time.perf_counter() - t0
     print_summary(done, elapsed, jobs, out=out)
+    if done:
+        print(f"kernels forked by the zygote: {forks}" if forker is not None else
+              "kernels: ordinary (--no-zygote)", file=out)
+        if runner.regraded:
+            print(f"the kernel zygote stopped during the run; graded again with ordinary kernels: "
+                  f"{', '.join(sorted(runner.regraded))}", file=out)
     return done
 
 

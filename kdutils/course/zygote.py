@@ -5,25 +5,32 @@ Every notebook nbgrader grades gets a new IPython kernel, and each new kernel im
 and ipykernel again: about 5 CPU-seconds of a ``training`` notebook before any of its own work.
 The zygote imports them once (the pattern of Android's zygote and of ``multiprocessing``'s
 forkserver) and forks one kernel per notebook from that state. A forked kernel is a separate
-process, like a fresh one: nothing a notebook does reaches the zygote or the next kernel, and the
-zygote itself never runs a cell or a torch operation.
+process, like a fresh one: nothing a notebook does to its Python state reaches the zygote or the
+next kernel, and the zygote itself never runs a cell or a torch operation.
 
 Two sides, one file (a script that needs only the standard library on the client side):
 
 * ``python zygote.py serve SOCKET``: the zygote. Imports ``PRELOAD``, checks it is still a single
   thread (a fork copies only the forking thread), prints ``ready`` and listens on the Unix socket
   (owner only). For each request it forks a kernel: new session, the client's stdin/stdout/stderr,
-  working directory, environment and argv, fresh ``random``/``numpy`` seeds, ``PR_SET_PDEATHSIG``;
-  then ``ipykernel``'s ``launch_new_instance``. It reaps the kernel and tells the client how it ended;
-  a client that goes away takes its kernel with it (SIGKILL to the kernel's session).
+  working directory, environment and argv; then what a fresh process would have drawn or read at
+  start (``random``/``numpy`` seeds, ``multiprocessing``'s authkey, thread-pool sizes from
+  ``OMP_NUM_THREADS``, ipykernel's ``JPY_PARENT_PID``), ``PR_SET_PDEATHSIG``, and ipykernel's
+  ``launch_new_instance``. It reaps the kernel and tells the client how it ended; a client that goes
+  away takes its kernel with it (SIGKILL to the kernel's session). A bad request is refused and
+  logged; the zygote keeps serving.
 * ``python -I -S zygote.py connect SOCKET -f CONNECTION_FILE``: what the run's ``python3``
   kernelspec starts instead of ``python -m ipykernel_launcher``. It hands its stdio to the zygote,
   forwards the signals jupyter_client sends (SIGINT for an interrupt or a cell timeout, SIGTERM) to
-  the kernel, and exits as the kernel did. If the zygote cannot be reached it becomes an ordinary
-  kernel (``exec python -m ipykernel_launcher``).
+  the kernel, and exits as the kernel did. It also exits, and so ends its kernel, when its own
+  parent (nbgrader) dies, as ipykernel's parent poller would. If the zygote cannot be reached it
+  becomes an ordinary kernel (``exec python -m ipykernel_launcher``).
 
-``autograde`` starts the zygote for its run and points nbgrader at the kernelspec with
-``JUPYTER_PATH``; ``--no-zygote`` grades with ordinary kernels.
+``autograde`` starts the zygote for its run, points nbgrader at the kernelspec with ``JUPYTER_PATH``
+and counts the forks in ``zygote.log``; if the zygote dies (it is every forked kernel's parent, so
+a notebook can kill it), the students graded at that moment are graded again with ordinary kernels.
+``--no-zygote`` grades with ordinary kernels. Kernels are not sandboxed, forked or not: they run as
+the grader's user, as with stock nbgrader.
 """
 from __future__ import annotations
 
@@ -109,34 +116,34 @@ def serve(path: str) -> None:
     kernels: dict[int, socket.socket] = {}  # kernel pid -> its client's connection
     by_conn: dict[socket.socket, int] = {}
     print("ready", flush=True)
-    sys.stdout = sys.stderr
+    sys.stdout = sys.stderr  # (the autograde run's zygote.log)
     while True:
         for key, _ in sel.select():
-            if key.data == "accept":
-                try:
+            try:
+                if key.data == "accept":
                     conn, _ = listener.accept()
-                except OSError:
-                    continue
-                pid = _spawn(conn, (listener, *by_conn), (wake_r, wake_w), sel)
-                if pid is None:
+                    pid = _spawn(conn, (listener, *by_conn), (wake_r, wake_w), sel)
+                    if pid is None:
+                        conn.close()
+                        continue
+                    kernels[pid], by_conn[conn] = conn, pid
+                    sel.register(conn, selectors.EVENT_READ, "client")
+                    print(f"forked kernel {pid}", flush=True)
+                elif key.data == "child":
+                    try:
+                        os.read(wake_r, 4096)
+                    except BlockingIOError:
+                        pass
+                    _reap(kernels, by_conn, sel)
+                elif key.fileobj in by_conn:  # a client sends nothing after its request: readable means it is gone
+                    conn = key.fileobj
+                    pid = by_conn.pop(conn)
+                    sel.unregister(conn)
                     conn.close()
-                    continue
-                kernels[pid], by_conn[conn] = conn, pid
-                sel.register(conn, selectors.EVENT_READ, "client")
-            elif key.data == "child":
-                try:
-                    os.read(wake_r, 4096)
-                except BlockingIOError:
-                    pass
-                _reap(kernels, by_conn, sel)
-            else:  # a client sends nothing after its request: readable means it is gone
-                conn = key.fileobj
-                pid = by_conn.pop(conn, None)
-                sel.unregister(conn)
-                conn.close()
-                if pid is not None:
                     kernels.pop(pid, None)
                     _killpg(pid)
+            except Exception as e:  # one bad event must not stop the zygote (its kernels would die with it)
+                print(f"zygote: {type(e).__name__}: {e}", flush=True)
         _reap(kernels, by_conn, sel)
 
 
@@ -171,6 +178,7 @@ def _killpg(pid: int) -> None:
 def _spawn(conn: socket.socket, others, wake, sel) -> int | None:
     """Read one request (a JSON line and three file descriptors), fork its kernel; the kernel's pid, or None."""
     conn.settimeout(10)
+    fds: list[int] = []
     try:
         data, fds, _, _ = socket.recv_fds(conn, _MAX_HEADER, 3)
         while not data.endswith(b"\n") and len(data) < _MAX_HEADER:
@@ -182,8 +190,10 @@ def _spawn(conn: socket.socket, others, wake, sel) -> int | None:
         argv, cwd, env = list(req["argv"]), str(req["cwd"]), dict(req["env"])
         if len(fds) != 3 or not all(isinstance(a, str) for a in argv):
             raise ValueError("a request needs argv, cwd, env and three file descriptors")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        print(f"zygote: bad request: {e}", file=sys.stderr)
+    except Exception as e:  # RecursionError of a deeply nested JSON too
+        print(f"zygote: bad request: {type(e).__name__}: {e}", flush=True)
+        for fd in fds:
+            os.close(fd)
         return None
     zygote = os.getpid()
     pid = os.fork()
@@ -230,11 +240,7 @@ def _spawn(conn: socket.socket, others, wake, sel) -> int | None:
         if env.get("JPY_PARENT_PID", "").isdigit():  # ipykernel reads it when imported, i.e. in the zygote
             sys.argv.append(f"--IPKernelApp.parent_handle={env['JPY_PARENT_PID']}")
         sys.path.insert(0, cwd)  # what ``python -m ipykernel_launcher`` puts first
-        import random
-
-        random.seed()
-        if "numpy" in sys.modules:
-            sys.modules["numpy"].random.seed()
+        _fresh_state(env, cwd)
         from ipykernel import kernelapp
 
         kernelapp.launch_new_instance()
@@ -247,41 +253,98 @@ def _spawn(conn: socket.socket, others, wake, sel) -> int | None:
         traceback.print_exc()
     finally:
         try:
+            import atexit
+
+            atexit._run_exitfuncs()  # what the interpreter's exit would run (IPython's history, ...)
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
             os._exit(code)
 
 
+def _fresh_state(env: dict, cwd: str) -> None:
+    """In a forked kernel: what a fresh process would have computed from its own environment and start."""
+    import random
+
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    if "multiprocessing" in sys.modules:
+        sys.modules["multiprocessing"].current_process().authkey = os.urandom(32)
+    # Thread pools size themselves from OMP_NUM_THREADS & co. when their libraries load, i.e. in the
+    # zygote (one thread, so that it may fork): give the kernel its own environment's count.
+    n = env.get("OMP_NUM_THREADS", "")
+    if n.isdigit() and int(n) > 0:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(int(n))
+        try:
+            from threadpoolctl import threadpool_limits
+
+            threadpool_limits(int(n))
+        except Exception:
+            pass
+    dynamo_config = sys.modules.get("torch._dynamo.config")
+    if dynamo_config is not None:
+        try:
+            dynamo_config.debug_dir_root = os.path.join(cwd, "torch_compile_debug")
+        except Exception:
+            pass
+
+
 # --------------------------------------------------------------------------------------- the client
 def connect(sock: str, argv: list[str]) -> int:
     """Ask the zygote on ``sock`` for a kernel with ``argv`` (``-f CONNECTION_FILE``); exit as it does."""
+    parent = os.getppid()
     try:
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         conn.connect(sock)
         header = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode() + b"\n"
         socket.send_fds(conn, [header], [0, 1, 2])
-        reader = conn.makefile("rb")
-        pid = int(json.loads(reader.readline())["pid"])
-    except (OSError, ValueError, KeyError, TypeError):
+        lines = _lines(conn, parent)
+        pid = int(json.loads(next(lines))["pid"])
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
         # no zygote: be an ordinary kernel
         os.execv(sys.executable, [sys.executable, "-m", "ipykernel_launcher", *argv])
 
     def forward(signum, _frame):
-        try:
-            os.killpg(pid, signum)
-        except (ProcessLookupError, PermissionError):
-            pass
+        for kill in (os.killpg, os.kill):  # the kernel's own group, once it has made it (setsid)
+            try:
+                return kill(pid, signum)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     for s in _SIGNALS:
         signal.signal(s, forward)
-    line = reader.readline()  # blocks until the zygote reports the kernel's end (or dies)
     try:
-        code = int(json.loads(line)["exit"])
-    except (ValueError, KeyError, TypeError):
-        _killpg(pid)  # the zygote is gone: so is its kernel (PR_SET_PDEATHSIG); make sure
+        code = int(json.loads(next(lines))["exit"])  # waits until the zygote reports the kernel's end
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        # the zygote is gone (and its kernels with it: PR_SET_PDEATHSIG), or our parent is: nbgrader was
+        # killed, and a fresh kernel would notice within a second (ipykernel's parent poller). Closing the
+        # connection makes the zygote kill the kernel.
+        conn.close()
         return 1
     return code if code >= 0 else 128 - code
+
+
+def _lines(conn: socket.socket, parent: int):
+    """The zygote's reply lines; ends when the connection closes or when this client's parent has died."""
+    import select
+
+    buf = b""
+    while True:
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            yield line
+        ready, _, _ = select.select([conn], [], [], 1.0)
+        if not ready:
+            if os.getppid() != parent:
+                return
+            continue
+        chunk = conn.recv(4096)
+        if not chunk:
+            return
+        buf += chunk
 
 
 if __name__ == "__main__":

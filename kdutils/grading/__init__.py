@@ -104,8 +104,17 @@ del _mod
 if os.environ.get("NBGRADER_EXECUTION"):
     # While nbgrader runs a notebook, os._exit would kill the kernel and nbgrader would drop the
     # whole notebook; raising instead costs only the cells that reach it.
-    def _no_exit(*args, **kwargs):
-        raise SystemExit(kernel.no_exit_message())
+    # Only the cells' (main) thread is stopped: ipykernel's parent poller thread ends an orphaned
+    # kernel (its nbgrader was killed) with os._exit, and must still be able to.
+    import threading
 
-    os._exit = _no_exit
-    os.abort = _no_exit
+    def _stopping(real):
+        def _no_exit(*args, **kwargs):
+            if threading.current_thread() is not threading.main_thread():
+                return real(*args, **kwargs)
+            raise SystemExit(kernel.no_exit_message())
+
+        return _no_exit
+
+    os._exit = _stopping(os._exit)
+    os.abort = _stopping(os.abort)

@@ -68,6 +68,18 @@ def test_status_record_round_trip(tmp_path):
         gradestatus.StatusRecord(student="x", assignment="losses", status="ok")
 
 
+def test_output_held_open_by_a_leftover_process_does_not_hang_the_run(monkeypatch):
+    """nbgrader has exited but a process it started still holds its stdout: wait OUTPUT_GRACE, not forever."""
+    monkeypatch.setattr(ag, "OUTPUT_GRACE", 1)
+    p = subprocess.Popen(["/bin/sh", "-c", "echo graded; sleep 30 & exit 3"], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    t0 = time.perf_counter()
+    out, rc = ag._wait(p, None)
+    assert time.perf_counter() - t0 < 10 and rc == 3
+    assert out.startswith("graded") and "kept its output open" in out
+    os.killpg(p.pid, signal.SIGKILL)
+
+
 # ------------------------------------------------------------------------------------------ slow
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):

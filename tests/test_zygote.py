@@ -8,6 +8,7 @@ not there. The oracle for scores is an autograde with ordinary kernels
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -50,15 +51,20 @@ def _run(kc, code: str, timeout: float = 60) -> str:
     return "".join(out).strip()
 
 
+@contextlib.contextmanager
 def _kernel(cwd: Path, **env):
-    return start_new_kernel(kernel_name="python3", cwd=str(cwd), env=dict(os.environ, **env), startup_timeout=60)
+    """``(manager, client)`` of a ``python3`` kernel started in ``cwd``; shut down afterwards."""
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(cwd), env=dict(os.environ, **env), startup_timeout=60)
+    try:
+        yield km, kc
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 def test_a_forked_kernel_is_fresh_and_has_its_clients_directory_and_environment(zygote, tmp_path):
     p, folder = zygote
-    km1, kc1 = _kernel(tmp_path, KD_ZYGOTE_TEST="one")
-    km2, kc2 = _kernel(folder, KD_ZYGOTE_TEST="two")
-    try:
+    with _kernel(tmp_path, KD_ZYGOTE_TEST="one") as (_, kc1), _kernel(folder, KD_ZYGOTE_TEST="two") as (_, kc2):
         probe = ("import os, sys; print(os.getcwd(), os.environ['KD_ZYGOTE_TEST'], 'torch._dynamo' in sys.modules, "
                  "os.getppid() == {zpid}, sys.path[0])").format(zpid=p.pid)
         assert _run(kc1, probe).split() == [str(tmp_path), "one", "True", "True", str(tmp_path)]
@@ -71,18 +77,13 @@ def test_a_forked_kernel_is_fresh_and_has_its_clients_directory_and_environment(
         # numpy's and random's seeds are drawn again in every kernel, as in a new process
         draw = "import random, numpy; print(random.random(), numpy.random.rand())"
         assert _run(kc1, draw) != _run(kc2, draw)
-    finally:
-        for km, kc in ((km1, kc1), (km2, kc2)):
-            kc.stop_channels()
-            km.shutdown_kernel(now=True)
     # the zygote stays one thread (it forks), and only its owner may connect
     assert len(os.listdir(f"/proc/{p.pid}/task")) == 1
     assert (folder / "zygote.sock").stat().st_mode & 0o077 == 0
 
 
 def test_an_interrupt_reaches_the_kernel_and_a_killed_client_takes_its_kernel_along(zygote, tmp_path):
-    km, kc = _kernel(tmp_path)
-    try:
+    with _kernel(tmp_path) as (km, kc):
         kernel_pid = int(_run(kc, "import os; print(os.getpid())"))
         assert kernel_pid != km.provisioner.process.pid  # the client is not the kernel
         msg = kc.execute("import time\ntry:\n    print('started', flush=True)\n    time.sleep(60)\n"
@@ -109,14 +110,10 @@ def test_an_interrupt_reaches_the_kernel_and_a_killed_client_takes_its_kernel_al
             time.sleep(0.1)
         else:
             pytest.fail(f"the kernel {kernel_pid} outlived its killed client")
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def test_a_dead_kernel_is_seen_as_dead(zygote, tmp_path):
-    km, kc = _kernel(tmp_path)
-    try:
+    with _kernel(tmp_path) as (km, kc):
         kc.execute("import ctypes; ctypes.string_at(0)")  # a segfault
         for _ in range(100):
             if not km.is_alive():
@@ -124,19 +121,12 @@ def test_a_dead_kernel_is_seen_as_dead(zygote, tmp_path):
             time.sleep(0.1)
         assert not km.is_alive()
         assert km.provisioner.process.returncode == 128 + signal.SIGSEGV  # the client exits as its kernel did
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def test_a_forked_kernel_sizes_its_thread_pools_from_its_own_environment(zygote, tmp_path):
     """The zygote imports with one thread (it forks); a kernel gets the OMP_NUM_THREADS autograde gives it."""
-    km, kc = _kernel(tmp_path, OMP_NUM_THREADS="2")
-    try:
+    with _kernel(tmp_path, OMP_NUM_THREADS="2") as (km, kc):
         assert _run(kc, "import torch; print(torch.get_num_threads())") == "2"
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def _children(pid: int) -> set[int]:
@@ -200,23 +190,15 @@ def test_bad_requests_leave_the_zygote_serving(zygote, tmp_path):
     time.sleep(0.5)
     assert p.poll() is None, "a bad request stopped the zygote"
     assert len(os.listdir(f"/proc/{p.pid}/fd")) == open_fds  # it closed the refused requests' descriptors
-    km, kc = _kernel(tmp_path)
-    try:
+    with _kernel(tmp_path) as (km, kc):
         assert _run(kc, "print(6 * 7)") == "42"
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
     assert "bad request" in (folder / "zygote.log").read_text()
 
 
 def test_without_a_zygote_the_client_starts_an_ordinary_kernel(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_PATH", kernelspec(tmp_path / "jp", str(tmp_path / "nobody.sock")))
-    km, kc = _kernel(tmp_path)
-    try:
+    with _kernel(tmp_path) as (km, kc):
         assert _run(kc, "import sys; print(2 + 2, 'torch' in sys.modules)") == "4 False"
-    finally:
-        kc.stop_channels()
-        km.shutdown_kernel(now=True)
 
 
 def test_the_client_needs_only_the_standard_library():

@@ -205,3 +205,34 @@ def test_the_client_needs_only_the_standard_library():
     script = Path(__file__).resolve().parents[1] / "kdutils" / "course" / "zygote.py"
     p = subprocess.run([sys.executable, "-I", "-S", str(script), "connect"], capture_output=True, text=True)
     assert p.returncode != 0 and "usage: zygote.py" in p.stderr, p.stderr
+
+
+
+def test_a_dead_zygote_is_seen_dead_while_another_thread_polls_it(tmp_path):
+    """Two students whose kernels died with the zygote ask at the same moment; both must learn it is dead."""
+    import threading
+    from kdutils.course.autograde import _Runner
+    runner = _Runner(tmp_path, "losses", "sqlite://", [], 1, [], None)
+    assert runner._zygote_died() is False  # no zygote in this run
+    runner.zygote = subprocess.Popen([sys.executable, "-c", "pass"])
+    time.sleep(0.5)  # it has exited, not yet reaped
+    polling, done = threading.Event(), threading.Event()
+
+    def other_student():  # holds what a concurrent Popen.poll holds, for 0.3 s
+        with runner.zygote._waitpid_lock:
+            polling.set()
+            done.wait(0.3)
+
+    t = threading.Thread(target=other_student)
+    t.start()
+    polling.wait()
+    assert runner.zygote.poll() is None  # what the grader used to ask: "alive", while the other thread polls
+    assert runner._zygote_died()
+    done.set()
+    t.join()
+    runner.zygote = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert not runner._zygote_died()
+    finally:
+        runner.zygote.kill()
+        runner.zygote.wait()

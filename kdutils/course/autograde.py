@@ -59,6 +59,8 @@ __all__ = ["autograde", "parse_shard", "in_shard", "submitted_students", "defaul
 SQLITE_BUSY_TIMEOUT = 120
 #: seconds to wait for nbgrader's output after it has exited (see ``_wait``)
 OUTPUT_GRACE = 10
+#: seconds a student whose grading failed waits to learn whether the zygote died (see ``_Runner._zygote_died``)
+ZYGOTE_GRACE = 1.0
 #: how often a student whose nbgrader failed on a locked database is started again
 DB_RETRIES = 4
 _LOCKED = ("database is locked", "There was an error accessing the nbgrader database")
@@ -303,6 +305,18 @@ class _Runner:
                 except ProcessLookupError:
                     pass
 
+    def _zygote_died(self) -> bool:
+        """Whether the run's zygote has exited. ``Popen.poll`` answers None while another thread is polling
+        the same process, and two students whose kernels died with the zygote finish at the same moment: so
+        ``wait`` (which retries), briefly, also covering the instant between the kernels' death and the zygote's."""
+        if self.zygote is None:
+            return False
+        try:
+            self.zygote.wait(timeout=ZYGOTE_GRACE)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
     def grade(self, student: str, _again: bool = False) -> StatusRecord:
         started = datetime.now(timezone.utc)
         t0 = time.perf_counter()
@@ -343,8 +357,8 @@ class _Runner:
                 if hit:
                     status, reason = "failed", f"{why}: " + ", ".join(f"{p['notebook']} {p['cell']}".strip() for p in hit)
                     break
-        if not _again and self.zygote is not None and self.zygote.poll() is not None and (
-                status == "failed" or any(p["kind"] == "dead_kernel" for p in problems)):
+        if not _again and (status == "failed" or any(p["kind"] == "dead_kernel" for p in problems)) \
+                and self._zygote_died():
             # The zygote died (its kernels die with it): not necessarily this student's doing. From now on the
             # kernels are ordinary ones, and this student is graded again with them.
             with self.lock:

@@ -127,6 +127,10 @@ def test_a_forked_kernel_sizes_its_thread_pools_from_its_own_environment(zygote,
     """The zygote imports with one thread (it forks); a kernel gets the OMP_NUM_THREADS autograde gives it."""
     with _kernel(tmp_path, OMP_NUM_THREADS="2") as (km, kc):
         assert _run(kc, "import torch; print(torch.get_num_threads())") == "2"
+        # numpy's OpenBLAS and the OpenMP runtimes loaded in the zygote (1 thread) are resized too
+        pools = _run(kc, "import numpy, threadpoolctl\n"
+                         "print(sorted({(i['user_api'], i['num_threads']) for i in threadpoolctl.threadpool_info()}))")
+        assert pools == "[('blas', 2), ('openmp', 2)]", pools
 
 
 def _children(pid: int) -> set[int]:

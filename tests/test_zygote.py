@@ -194,9 +194,19 @@ def test_bad_requests_leave_the_zygote_serving(zygote, tmp_path):
     time.sleep(0.5)
     assert p.poll() is None, "a bad request stopped the zygote"
     assert len(os.listdir(f"/proc/{p.pid}/fd")) == open_fds  # it closed the refused requests' descriptors
-    with _kernel(tmp_path) as (km, kc):
-        assert _run(kc, "print(6 * 7)") == "42"
-    assert "bad request" in (folder / "zygote.log").read_text()
+    assert (folder / "zygote.log").read_text().count("bad request") == 3
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    silent.connect(str(folder / "zygote.sock"))  # connects and sends nothing, while a kernel starts
+    try:
+        with _kernel(tmp_path) as (km, kc):
+            assert _run(kc, "print(6 * 7)") == "42"
+        # the kernel did not wait for the silent connection to time out: it is still open, never refused
+        assert (folder / "zygote.log").read_text().count("bad request") == 3
+    finally:
+        silent.close()
+    time.sleep(0.5)
+    assert (folder / "zygote.log").read_text().count("bad request") == 4  # its close is a (refused) empty request
+    assert len(os.listdir(f"/proc/{p.pid}/fd")) == open_fds
 
 
 def test_without_a_zygote_the_client_starts_an_ordinary_kernel(tmp_path, monkeypatch):

@@ -17,8 +17,9 @@ Two sides, one file (a script that needs only the standard library on the client
   start (``random``/``numpy`` seeds, ``multiprocessing``'s authkey, thread-pool sizes from
   ``OMP_NUM_THREADS``, ipykernel's ``JPY_PARENT_PID``), ``PR_SET_PDEATHSIG``, and ipykernel's
   ``launch_new_instance``. It reaps the kernel and tells the client how it ended; a client that goes
-  away takes its kernel with it (SIGKILL to the kernel's session). A bad request is refused and
-  logged; the zygote keeps serving.
+  away takes its kernel with it (SIGKILL to the kernel's session). A request is read once it
+  arrives, so a connection that sends nothing holds up no other kernel; a bad request is refused
+  and logged, and the zygote keeps serving.
 * ``python -I -S zygote.py connect SOCKET -f CONNECTION_FILE``: what the run's ``python3``
   kernelspec starts instead of ``python -m ipykernel_launcher``. It hands its stdio to the zygote,
   forwards the signals jupyter_client sends (SIGINT for an interrupt or a cell timeout, SIGTERM) to
@@ -53,6 +54,8 @@ PRELOAD = (
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 _PR_SET_PDEATHSIG = 1
 _MAX_HEADER = 1 << 20
+#: seconds the rest of a request may take once its first bytes have arrived
+_REQUEST_TIMEOUT = 2
 
 
 def kernelspec(folder: str | os.PathLike, sock: str) -> str:
@@ -115,6 +118,7 @@ def serve(path: str) -> None:
     sel.register(wake_r, selectors.EVENT_READ, "child")
     kernels: dict[int, socket.socket] = {}  # kernel pid -> its client's connection
     by_conn: dict[socket.socket, int] = {}
+    pending: set[socket.socket] = set()  # accepted, request not read yet: a silent client holds up nobody
     print("ready", flush=True)
     sys.stdout = sys.stderr  # (the autograde run's zygote.log)
     while True:
@@ -122,7 +126,13 @@ def serve(path: str) -> None:
             try:
                 if key.data == "accept":
                     conn, _ = listener.accept()
-                    pid = _spawn(conn, (listener, *by_conn), (wake_r, wake_w), sel)
+                    pending.add(conn)
+                    sel.register(conn, selectors.EVENT_READ, "request")
+                elif key.data == "request":  # its request has begun to arrive
+                    conn = key.fileobj
+                    pending.discard(conn)
+                    sel.unregister(conn)
+                    pid = _spawn(conn, (listener, *pending, *by_conn), (wake_r, wake_w), sel)
                     if pid is None:
                         conn.close()
                         continue
@@ -176,8 +186,9 @@ def _killpg(pid: int) -> None:
 
 
 def _spawn(conn: socket.socket, others, wake, sel) -> int | None:
-    """Read one request (a JSON line and three file descriptors), fork its kernel; the kernel's pid, or None."""
-    conn.settimeout(10)
+    """Read one request (a JSON line and three file descriptors), fork its kernel; the kernel's pid, or None.
+    Called once the request has begun to arrive: the rest of its line gets ``_REQUEST_TIMEOUT`` seconds."""
+    conn.settimeout(_REQUEST_TIMEOUT)
     fds: list[int] = []
     try:
         data, fds, _, _ = socket.recv_fds(conn, _MAX_HEADER, 3)

@@ -189,7 +189,7 @@ def _judge(name: str, part: str, hidden: bool, results) -> None:
 def _check_part(name, check, part):
     part = check.default_part if part is None else part
     if part not in check.parts:
-        raise ValueError(f"part must be one of {check.parts}, got part={part!r}")
+        raise ValueError(say("input.bad_part", parts=", ".join(check.parts), part=part))
     return part
 
 

@@ -32,6 +32,7 @@ MESSAGES: dict[str, str] = {
     "input.not_function": "{name} must be a function, got {type}",
     "input.not_module": "{name} must be an nn.Module, got {type}",
     "input.bad_epochs": "EPOCHS must be a positive int, got EPOCHS={epochs!r}",
+    "input.bad_part": "part must be one of {parts}, got part={part!r}",
     "worker.no_answer": "the grading worker did not answer; re-run the notebook's first code cell (setup)",
     "worker.unknown_check": "unknown check {check!r}",
     "worker.error": "grading error: {error}: {text}",

@@ -24,6 +24,7 @@ MESSAGES_ZH: dict[str, str] = {
     "input.not_function": "{name} 必须是函数，得到的是 {type}",
     "input.not_module": "{name} 必须是 nn.Module，得到的是 {type}",
     "input.bad_epochs": "EPOCHS 必须是正整数，得到的是 EPOCHS={epochs!r}",
+    "input.bad_part": "part 必须是 {parts} 之一，得到的是 part={part!r}",
     "worker.no_answer": "评分进程没有应答；请重新运行 notebook 的第一个代码单元格（setup）",
     "worker.unknown_check": "未知的检查 {check!r}",
     "worker.error": "评分出错：{error}：{text}",

@@ -228,6 +228,23 @@ def test_a_student_who_kills_the_zygote_costs_only_their_own_points(template, on
     assert "killer" in out.split("graded again with ordinary kernels:")[1], out
 
 
+@pytest.mark.slow
+def test_after_the_zygote_died_a_student_who_fails_alone_is_graded_once(template, tmp_path):
+    """Only students whose kernel came from the zygote are graded again: a later crash, already in an ordinary
+    kernel, is its own student's failure and is not graded twice."""
+    root = _copy(template, tmp_path / "after")
+    kill = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n" + cat.fn(cat.SM, cat.SM_ARGS, "return None")
+    cat.write(cat.Submission("killer", "losses", "kills its kernel's parent process", cells={cat.SM: kill}), root)
+    segfault = cat.fn(cat.KD, cat.KD_ARGS, "import ctypes\nctypes.string_at(0)\nreturn None")
+    cat.write(cat.Submission("zcrash", "losses", "segfault in kd_kl_loss", cells={cat.KD: segfault}), root)
+    p = _cli(root, "--students", "killer,zcrash", "--jobs", "1")  # in this order: zcrash after the zygote died
+    out, _ = p.communicate()
+    assert p.returncode == 1, out
+    recs = gradestatus.read_records(root, "losses")
+    assert recs["zcrash"].status == "failed" and "kernel died" in recs["zcrash"].reason, recs["zcrash"]
+    assert "graded again with ordinary kernels: killer\n" in out, out
+
+
 def test_the_shared_worker_answers_as_a_private_one_and_a_kernel_falls_back_when_it_dies(tmp_path):
     """One grading worker per autograde run (no second `import torch` per notebook); if it dies, a kernel starts its own."""
     code = f"""

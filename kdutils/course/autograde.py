@@ -323,11 +323,12 @@ class _Runner:
         digest = submission_digest(self.course, student, self.assignment)
         cmd = [self.exe, "autograde", self.assignment, "--student", student, "--force",
                f"--CourseDirectory.db_url={self.db_url}", *self.extra]
-        log, rc, attempts = "", 0, 0
+        log, rc, attempts, forked = "", 0, 0, False
         for attempts in range(1, DB_RETRIES + 2):
             with self.lock:
                 if self.stopping:
                     raise KeyboardInterrupt
+                forked = self.jupyter_path is not None  # this attempt's kernel comes from the zygote
                 p = subprocess.Popen(cmd, cwd=self.course, env=self._env(), stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True, start_new_session=True,
                                      preexec_fn=_die_with_parent)
@@ -357,7 +358,7 @@ class _Runner:
                 if hit:
                     status, reason = "failed", f"{why}: " + ", ".join(f"{p['notebook']} {p['cell']}".strip() for p in hit)
                     break
-        if not _again and (status == "failed" or any(p["kind"] == "dead_kernel" for p in problems)) \
+        if not _again and forked and (status == "failed" or any(p["kind"] == "dead_kernel" for p in problems)) \
                 and self._zygote_died():
             # The zygote died (its kernels die with it): not necessarily this student's doing. From now on the
             # kernels are ordinary ones, and this student is graded again with them.

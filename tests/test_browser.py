@@ -236,6 +236,22 @@ def test_site_root_redirects_and_has_favicon(browser_context, server):
 _checked_links: dict[str, int] = {}
 
 
+def _sidebar_problems(page, ctx, server, selector: str, docnames, prefix: str) -> list[str]:
+    """What is wrong with the sidebar: no links, a local link that does not resolve, a TOC page (after the
+    root, ``prefix`` + docname) it does not list."""
+    hrefs = page.eval_on_selector_all(selector, "els => els.map(e => e.href)")
+    local = [h for h in hrefs if urlparse(h).netloc == urlparse(server.base).netloc]
+    problems = [] if hrefs else ["the sidebar has no links"]
+    bad = {h: s for h in local if (s := _link_status(ctx, h)) != 200}
+    if bad:
+        problems.append(f"sidebar links that do not resolve: {bad}")
+    targets = {urlparse(urldefrag(h)[0]).path.lstrip("/") for h in local}
+    missing = [d for d in docnames[1:] if prefix + d + ".html" not in targets]
+    if missing:
+        problems.append(f"TOC pages missing from the sidebar: {missing}")
+    return problems
+
+
 def _link_status(ctx, url: str) -> int:
     """HTTP status of ``url`` (without fragment), and 404 when its fragment is not an id in the page."""
     if url in _checked_links:
@@ -302,19 +318,8 @@ def test_page(browser_context, server, docname):
             problems.append("no <h1> in the article")
 
         # 5. Sidebar navigation: lists every TOC page, and each link resolves.
-        hrefs = page.eval_on_selector_all(
-            "nav.bd-docs-nav a[href], .bd-sidebar-primary .navbar-brand[href]", "els => els.map(e => e.href)"
-        )
-        local = [h for h in hrefs if urlparse(h).netloc == urlparse(server.base).netloc]
-        bad = {h: s for h in local if (s := _link_status(browser_context, h)) != 200}
-        if not hrefs:
-            problems.append("the sidebar has no links")
-        if bad:
-            problems.append(f"sidebar links that do not resolve: {bad}")
-        targets = {urlparse(urldefrag(h)[0]).path.lstrip("/") for h in local}
-        missing = [d for d in DOCNAMES[1:] if d + ".html" not in targets]
-        if missing:
-            problems.append(f"TOC pages missing from the sidebar: {missing}")
+        problems += _sidebar_problems(page, browser_context, server,
+                                      "nav.bd-docs-nav a[href], .bd-sidebar-primary .navbar-brand[href]", DOCNAMES, "")
     finally:
         page.close()
     assert not problems, f"{docname}:\n  " + "\n  ".join(problems)
@@ -548,14 +553,7 @@ def test_zh_page(browser_context, server, docname):
         if not (CJK_RE.search(placeholder) and CJK_RE.search(button)):
             problems.append(f"the search box is not in Chinese: {placeholder!r}, {button!r}")
         # The sidebar lists every page of the Chinese TOC and each link resolves.
-        hrefs = page.eval_on_selector_all("nav.bd-docs-nav a[href]", "els => els.map(e => e.href)")
-        targets = {urlparse(urldefrag(h)[0]).path.lstrip("/") for h in hrefs}
-        missing = [d for d in ZH_DOCNAMES[1:] if "zh/" + d + ".html" not in targets]
-        if missing:
-            problems.append(f"TOC pages missing from the sidebar: {missing}")
-        bad = {h: s for h in hrefs if (s := _link_status(browser_context, h)) != 200}
-        if bad:
-            problems.append(f"sidebar links that do not resolve: {bad}")
+        problems += _sidebar_problems(page, browser_context, server, "nav.bd-docs-nav a[href]", ZH_DOCNAMES, "zh/")
     finally:
         page.close()
     assert not problems, f"zh/{docname}:\n  " + "\n  ".join(problems)

@@ -156,17 +156,13 @@ def test_an_exception_in_the_student_code_is_reported():
     assert "raised NotImplementedError" in run("softmax_with_temperature", boom, "example")
 
 
-def test_bad_part_is_rejected_in_the_assignments_language():
+def test_bad_part_is_rejected_in_the_assignments_language(monkeypatch):
     with pytest.raises(ValueError, match="part must be one of example, batch, .*, got part='nonsense'"):
         G.check_kd_kl_loss(lambda *a: None, "nonsense")
     from kdutils.grading import messages
-    old = messages._CURRENT["lang"]
-    messages.set_language("zh")
-    try:
-        with pytest.raises(ValueError, match="part 必须是 .* 之一，得到的是 part='nonsense'"):
-            G.check_kd_kl_loss(lambda *a: None, "nonsense")
-    finally:
-        messages._CURRENT["lang"] = old
+    monkeypatch.setitem(messages._CURRENT, "lang", "zh")  # what kd.grading.prepare(lang="zh") sets
+    with pytest.raises(ValueError, match="part 必须是 .* 之一，得到的是 part='nonsense'"):
+        G.check_kd_kl_loss(lambda *a: None, "nonsense")
 
 
 # ------------------------------------------------------------------------------- training

@@ -13,13 +13,14 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from kdutils.course.autograde import start_zygote, zygote_ready
+from kdutils.course.autograde import _Runner, start_zygote, zygote_ready
 from kdutils.course.zygote import kernelspec
 
 
@@ -221,11 +222,8 @@ def test_the_client_needs_only_the_standard_library():
     assert p.returncode != 0 and "usage: zygote.py" in p.stderr, p.stderr
 
 
-
 def test_a_dead_zygote_is_seen_dead_while_another_thread_polls_it(tmp_path):
     """Two students whose kernels died with the zygote ask at the same moment; both must learn it is dead."""
-    import threading
-    from kdutils.course.autograde import _Runner
     runner = _Runner(tmp_path, "losses", "sqlite://", [], 1, [], None)
     assert runner._zygote_died() is False  # no zygote in this run
     runner.zygote = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -12,6 +12,9 @@ would otherwise each define:
   over seeds as ``<name>_mean`` / ``<name>_std``;
 * ``Chapter``: sets ``torch.set_num_threads`` (one thread is faster and
   steadier for tiny models on a busy CPU) and times the chapter;
+* ``claim``: a verdict the prose states, asserted at build time, so the
+  build fails when the measurement stops supporting the words
+  (``tests/verdicts/<page>.yml`` lists every verdict sentence and its guard);
 * ``welch``: Welch's unequal-variance t-test (``scipy.stats.ttest_ind`` with
   ``equal_var=False``) with its degrees of freedom and the two-sided critical
   value from ``scipy.stats.t.ppf``, instead of a typed-in constant.
@@ -29,7 +32,7 @@ import numpy as np
 
 from . import experiments, recipes
 
-__all__ = ["pct", "runs", "glue", "glue_summary", "Chapter", "Welch", "welch", "t_critical"]
+__all__ = ["pct", "runs", "glue", "glue_summary", "claim", "ClaimFailed", "Chapter", "Welch", "welch", "t_critical"]
 
 
 def pct(x: float) -> float:
@@ -55,6 +58,26 @@ def glue_summary(name: str, values: Sequence[float]) -> experiments.Summary:
     glue(f"{name}_mean", pct(s.mean))
     glue(f"{name}_std", pct(s.std))
     return s
+
+
+class ClaimFailed(AssertionError):
+    """A sentence of the book states something the build's own measurement no longer supports."""
+
+
+def claim(claim_id: str, holds, measured: str) -> None:
+    """Guard a verdict in the prose: raise ``ClaimFailed`` naming ``claim_id`` and ``measured`` unless ``holds``.
+
+    ``claim_id`` is the id that ``tests/verdicts/<page>.yml`` gives the sentence; ``measured``
+    says what was measured (e.g. ``"97.1 +/- 0.2 vs 97.6 +/- 0.1, Welch t = 3.5, critical 3.1"``),
+    so a failed build tells the author which sentence to rewrite and why.
+    """
+    if not isinstance(claim_id, str) or not claim_id.strip():
+        raise ValueError(f"claim_id must be a non-empty string, got claim_id={claim_id!r}")
+    if not isinstance(measured, str):
+        raise TypeError(f"measured must be a string describing the measurement, got measured={measured!r}")
+    if not bool(holds):
+        raise ClaimFailed(f"the book's claim {claim_id!r} no longer holds: measured {measured}; "
+                          f"rewrite the sentence that tests/verdicts/*.yml lists under {claim_id!r}")
 
 
 class Chapter:

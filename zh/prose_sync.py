@@ -26,6 +26,8 @@ Chinese page, the Chinese unit's line and first characters, the old and the new 
 Chinese page whose unit count differs from the English one, for a Chinese page without a record
 and for a record without its pages. ``stamp`` refuses a page whose unit counts differ and names
 where the two pages' structures first part.
+
+The workflow, the unit and the record: zh/TRANSLATING.md, "Keeping the translation current".
 """
 from __future__ import annotations
 

@@ -233,7 +233,9 @@ def check_page(root: Path, page: str) -> list[str]:
                 out.append(f"  English unit {j1 + j + 1} added (book/{page}.md:{en[j1 + j].line}), "
                            f"translate it {after}\n" + _indent("new English", en[j1 + j].text))
     if out:
-        out.insert(0, f"{zh_rel}: the English changed since zh/sync/{page}.yml")
+        out.insert(0, f"{zh_rel}: the English changed since zh/sync/{page}.yml" + (
+            "" if len(zh) == len(old) else f" (the Chinese page has {len(zh)} units, the record {len(old)}: "
+            "the Chinese units named may be off by the units added or removed since)"))
     elif len(zh) != len(en):
         out.append(f"{zh_rel}: {len(zh)} Chinese units for {len(en)} English units of book/{page}.md"
                    + where_structures_part(en, zh, page))

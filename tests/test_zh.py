@@ -434,6 +434,54 @@ def test_no_space_before_percent_in_chinese(page):
                      f"{len(bad)} line(s):\n  " + "\n  ".join(bad))
 
 
+DOC_ROLE = re.compile(r"\{doc\}`([^`]+)`")
+
+
+def zh_page_titles() -> dict[str, str]:
+    """{page name: its Chinese title} (the text a bare {doc} link shows)."""
+    out = {}
+    for path in (ZH / "book").glob("*.md"):
+        m = re.search(r"^# (.+)$", CODE_CELL.sub("", path.read_text(encoding="utf-8")), re.M)
+        if m:
+            out[path.stem] = m.group(1).strip()
+    return out
+
+
+def spaced_doc_links(text: str, titles: dict[str, str]) -> list[str]:
+    """{doc} links separated by a space from a Chinese character that touches a Chinese end of their title."""
+    text = PLAIN_FENCE.sub("", CODE_CELL.sub("", text))
+    bad = []
+    for m in DOC_ROLE.finditer(text):
+        body = m.group(1)
+        explicit = re.match(r"(.*?)\s*<([^<>]+)>\s*$", body)
+        title = explicit.group(1) if explicit else titles.get(body.split("/")[-1], body)
+        if not title:
+            continue
+        before, after = text[max(0, m.start() - 2): m.start()], text[m.end(): m.end() + 2]
+        if len(before) == 2 and before[1] == " " and CJK.match(before[0]) and CJK.match(title[0]):
+            bad.append(text[max(0, m.start() - 8): m.end()].replace("\n", "⏎"))
+        if len(after) == 2 and after[0] == " " and CJK.match(after[1]) and CJK.match(title[-1]):
+            bad.append(text[m.start(): m.end() + 8].replace("\n", "⏎"))
+    return bad
+
+
+def test_doc_link_spacing_check_can_fail():
+    titles = {"experiments": "有说服力的实验", "temperature": "softmax、温度与暗知识", "beyond_logits": "超越 logit"}
+    text = ("见 {doc}`experiments` 一章；见{doc}`experiments`一章；见 {doc}`temperature`一章；"
+            "{doc}`beyond_logits` 一章；{doc}`实验 <experiments>` 一章。")
+    bad = spaced_doc_links(text, titles)
+    assert len(bad) == 3 and bad[0].endswith("见 {doc}`experiments`"), bad
+    assert bad[1].startswith("{doc}`experiments` 一章") and bad[2].startswith("{doc}`实验 <experiments>` 一章"), bad
+
+
+@pytest.mark.parametrize("page", ZH_PAGES)
+def test_no_space_between_a_doc_link_and_chinese(page):
+    """"见{doc}`experiments`一章", not "见 {doc}`experiments` 一章": the link's text is a Chinese title."""
+    bad = spaced_doc_links(zh_text(page), zh_page_titles())
+    assert not bad, (f"zh/{page}.md: no space between a {{doc}} link and a Chinese character (zh/TRANSLATING.md), "
+                     f"{len(bad)} place(s):\n  " + "\n  ".join(bad))
+
+
 def test_join_chinese_lines_keeps_the_space_before_a_value():
     """A line break between Chinese and a glued number renders as a space; between two Chinese characters it goes."""
     sys.path.insert(0, str(ROOT / "book" / "_static" / "_ext"))

@@ -671,6 +671,27 @@ def test_glued_value_spacing_check_can_fail():
     assert len(bad) == 2 and "0.342" in bad[0] and ">8<" in bad[1], bad
 
 
+def test_issue_button_names_the_page_of_its_edition():
+    sys.path.insert(0, str(ROOT / "book" / "_static" / "_ext"))
+    import kd_language
+
+    url = "https://github.com/o/r/issues/new?title=Issue%20on%20page%20%2Fbook/intro.html&body=x"
+    buttons = [{"type": "group", "buttons": [{"url": "https://github.com/o/r"}, {"url": url}]}]
+    kd_language._fix_issue_page_path(buttons, "book/intro", "zh/")
+    assert buttons[0]["buttons"][1]["url"].endswith("%2Fzh/book/intro.html&body=x")
+    assert buttons[0]["buttons"][0]["url"] == "https://github.com/o/r"
+    kd_language._fix_issue_page_path(buttons, "book/intro", "")  # the root edition: unchanged
+    assert buttons[0]["buttons"][1]["url"].count("zh/") == 1
+
+
+@pytest.mark.slow
+def test_chinese_issue_button_names_the_chinese_page(built_book):
+    for page in ZH_PAGES:
+        html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
+        links = re.findall(r'href="([^"]*/issues/new[^"]*)"', html)
+        assert links and all(f"%2Fzh/{page}.html" in u for u in links), f"zh/{page}: {links}"
+
+
 @pytest.mark.slow
 def test_no_chinese_character_touches_a_glued_value(built_book):
     """The spacing rule holds for glued numbers too: "为 0.342", never "为0.342" (issue 22, finding 3)."""

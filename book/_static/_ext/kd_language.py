@@ -112,6 +112,32 @@ def _page_context(app, pagename, templatename, context, doctree) -> None:
     hreflang = other.get("hreflang", "")
     context["metatags"] = context.get("metatags", "") + (
         f'\n<link rel="alternate" hreflang="{hreflang}" href="{url}" />' if exists else "")
+    if buttons is not None:
+        _fix_issue_page_path(buttons, pagename, _site_prefix(app))
+
+
+def _site_prefix(app) -> str:
+    """Where this edition sits in the site: "" for the root edition, "zh/" for one built into a subfolder.
+
+    An edition whose other edition is at ``../`` is the subfolder named like its source folder
+    (``zh/`` is built into ``_build/html/zh/``).
+    """
+    other = app.config.kd_other_edition or {}
+    return f"{Path(app.srcdir).name}/" if str(other.get("root", "")).startswith("../") else ""
+
+
+def _fix_issue_page_path(buttons, pagename: str, prefix: str) -> None:
+    """Make the theme's "open issue" link name this edition's page (``/zh/book/intro.html``, not ``/book/...``)."""
+    if not prefix:
+        return
+    for button in buttons:
+        if not isinstance(button, dict):
+            continue
+        url = button.get("url")
+        if isinstance(url, str) and "/issues/new" in url:
+            button["url"] = url.replace(f"%2F{pagename}.html", f"%2F{prefix}{pagename}.html")
+        if isinstance(button.get("buttons"), list):
+            _fix_issue_page_path(button["buttons"], pagename, prefix)
 
 
 def kd_doc_role(name, rawtext, text, lineno, inliner, options=None, content=None):

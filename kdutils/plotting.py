@@ -95,7 +95,7 @@ ZH: dict[str, str] = {
     "RKD-D, beta={}": "RKD-D，β={}",
     "logit KD": "logit 蒸馏",
     "logit KD + RKD-D": "logit 蒸馏 + RKD-D",
-    # labels of the chapters Experiments and Tuning (their cells do not ask for Chinese yet)
+    # labels of the chapters Experiments, Tuning and Coding problem 2 (their cells do not ask for Chinese yet)
     "teacher": "教师模型",
     "scratch": "从零训练",
     "recommended": "推荐方案",
@@ -106,7 +106,8 @@ ZH: dict[str, str] = {
     "epochs = optimiser steps (log scale)": "轮数 = 优化器步数（对数坐标）",
     "KD, alpha={}": "蒸馏，α={}",
     "KD, T={}": "蒸馏，T={}",
-    "distilled": "蒸馏学生模型",
+    "student from scratch": "从零训练的学生模型",
+    "distilled student": "蒸馏学生模型",
 }
 
 # Latin words a Chinese label may keep (zh/glossary.yml keeps these terms in Latin letters).

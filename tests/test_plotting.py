@@ -115,7 +115,7 @@ ZH_CASES = {
     "plot_temperature_softmax": lambda lang: kd.plotting.plot_temperature_softmax(
         [5.0, 2.5, 1.0, 0.0, -1.0], temperatures=(0.5, 1, 4, 10), class_names=list("ABCDE"), lang=lang),
     "plot_learning_curves": lambda lang: kd.plotting.plot_learning_curves(
-        {"scratch": {"val_accuracy": [0.5, 0.7]}, "distilled": {"val_accuracy": [0.6, 0.8]}}, lang=lang),
+        {"student from scratch": {"val_accuracy": [0.5, 0.7]}, "distilled student": {"val_accuracy": [0.6, 0.8]}}, lang=lang),
     "plot_accuracy_over_seeds": lambda lang: kd.plotting.plot_accuracy_over_seeds(
         {k: [0.8, 0.81, 0.82] for k in ("labels only", "hint, beta=1", "hint, beta=10", "RKD-D, beta=25",
                                          "logit KD", "logit KD + RKD-D")}, xtick_rotation=30, lang=lang),

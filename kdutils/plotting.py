@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -207,14 +208,18 @@ def _add_face(path: str) -> None:
     for i, face in enumerate(TTCollection(path, lazy=True).fonts):
         family = face["name"].getDebugName(1)
         if family in CJK_FAMILIES:
-            FONT_CACHE.mkdir(parents=True, exist_ok=True)
-            out = FONT_CACHE / f"{Path(path).stem}-{i}.otf"
-            if not out.exists():
-                tmp = out.with_suffix(f".{os.getpid()}.tmp")
-                face.save(tmp)
-                os.replace(tmp, out)  # atomic: two builds may write it at once
-            font_manager.fontManager.addfont(str(out))
-            return
+            for folder in (FONT_CACHE, Path(tempfile.gettempdir()) / "kdutils-fonts"):  # the second if the first is read-only
+                out = folder / f"{Path(path).stem}-{i}.otf"
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    if not out.exists():
+                        tmp = out.with_suffix(f".{os.getpid()}.tmp")
+                        face.save(tmp)
+                        os.replace(tmp, out)  # atomic: two builds may write it at once
+                except OSError:
+                    continue
+                font_manager.fontManager.addfont(str(out))
+                return
 
 
 @functools.lru_cache(maxsize=None)
@@ -226,10 +231,12 @@ def cjk_font() -> str:
     for family in CJK_FAMILIES:
         if _has_family(family):
             return family
+    problems = []
     for path in _font_sources():
         try:
             _add_face(path)
-        except Exception:  # an unreadable font file: try the next one
+        except Exception as e:  # an unreadable font file: try the next one
+            problems.append(f"{path}: {e}")
             continue
         for family in CJK_FAMILIES:
             if _has_family(family):
@@ -237,7 +244,8 @@ def cjk_font() -> str:
     raise RuntimeError(
         f"lang='zh' needs a CJK font, but matplotlib finds none of {CJK_FAMILIES} "
         "and no installed NotoSansCJK/SourceHanSans file: install fonts-noto-cjk (`make system`, "
-        "or apt-get install fonts-noto-cjk) and build again")
+        "or apt-get install fonts-noto-cjk) and build again"
+        + (f" (files tried: {'; '.join(problems)})" if problems else ""))
 
 
 def _rc(lang: str) -> dict:

@@ -35,7 +35,6 @@ VERDICT = re.compile(
     re.I,
 )
 CODE_CELL = re.compile(r"^(`{3,})\{code-cell\}[^\n]*\n(.*?)^\1[ \t]*$", re.M | re.S)
-FENCE = re.compile(r"^(`{3,}|~{3,})(?!\{)[^\n]*\n.*?^\1[ \t]*$", re.M | re.S)
 FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
 
 
@@ -43,11 +42,35 @@ def code_cells(text: str) -> str:
     return "\n".join(m.group(2) for m in CODE_CELL.finditer(text))
 
 
+def strip_plain_fences(text: str) -> str:
+    """Blank the fence lines and the body of plain code blocks (```` ```python ````, ```` ```text ````).
+
+    Read line by line, so the *closing* fence of a directive (```` ```{glue:figure} ```` ... ```` ``` ````)
+    is never taken for the opening of a code block (which would hide the prose after it). A
+    directive's body (a caption, an admonition) is prose and is kept.
+    """
+    out, stack = [], []  # stack of (fence, is_plain_code_block)
+    for ln in text.splitlines():
+        m = re.match(r"\s*(`{3,}|~{3,})(.*)$", ln)
+        if m:
+            fence, rest = m.group(1), m.group(2).strip()
+            if stack and fence[0] == stack[-1][0][0] and len(fence) >= len(stack[-1][0]) and not rest:
+                stack.pop()
+                out.append("")
+                continue
+            if not any(plain for _, plain in stack):
+                stack.append((fence, not rest.startswith("{")))
+                out.append("")
+                continue
+        out.append("" if any(plain for _, plain in stack) else ln)
+    return "\n".join(out)
+
+
 def prose(text: str) -> str:
     """The page without front matter, code cells, plain code blocks, MyST comments and directive options."""
     text = FRONT_MATTER.sub("", text)
     text = CODE_CELL.sub("\n\n", text)
-    text = FENCE.sub("\n\n", text)
+    text = strip_plain_fences(text)
     lines = [ln for ln in text.splitlines()
              if not re.match(r"\s*(%|:[\w-]+:|\(.*\)=\s*$|`{3,}|:::)", ln)]
     return "\n".join(lines)
@@ -132,3 +155,12 @@ def test_the_verdict_scanner_can_fail(tmp_path, monkeypatch):
     """A page with an unregistered verdict sentence is reported (the check is not vacuous)."""
     s = sentences("---\na: 1\n---\n# T\n\nKD helps a lot here.\nIt is measured.\n\n```{code-cell} ipython3\nx = 1\n```\n")
     assert [x for x in s if VERDICT.search(x)] == ["KD helps a lot here."]
+
+
+def test_prose_after_a_directive_is_scanned():
+    """The closing fence of a figure is not the opening of a code block: the sentence after it is scanned."""
+    page = ("# T\n\n```{glue:figure} fig\n:name: f\n\nCaption.\n```\n\nKD helps here.\n\n"
+            "```python\nx = 'it helps'\n```\n\nThen text.\n\n```{note}\nA note.\n```\n")
+    s = sentences(page)
+    assert "KD helps here." in s and "Caption." in s and "A note." in s and "Then text." in s
+    assert not any("x =" in x for x in s)

@@ -569,19 +569,23 @@ class TunedScratch:
 
 def tune_scratch(
     setup: Setup = DEFAULT_SETUP, seeds: Iterable[int] = range(5), grid: Mapping[str, Sequence] = SCRATCH_GRID,
-    cache: bool = True,
+    cache: bool = True, runner=None,
 ) -> TunedScratch:
     """Train the scratch student with every setting of ``grid`` on ``seeds`` and keep the best on **validation**.
 
     Mean validation accuracy over the seeds decides (``choose_on_validation``; ties go to the
     first setting of the grid); test accuracy is never looked at. With ``cache=True`` runs go
     through ``run_seeds(..., cache=True)``, so the grid point equal to ``RECIPES["scratch"]`` is
-    not trained twice.
+    not trained twice. ``runner(recipe, seed) -> RunResult``, if given, trains instead (the
+    benchmark passes one that reports progress); ``setup`` and ``cache`` are then unused.
     """
     seeds = list(seeds)
     if not seeds:
         raise ValueError("seeds must not be empty, got seeds=[]")
     settings = scratch_grid(grid)
-    grid_runs = {label: run_seeds(r, setup, seeds, cache=cache) for label, r in settings.items()}
+    if runner is None:
+        grid_runs = {label: run_seeds(r, setup, seeds, cache=cache) for label, r in settings.items()}
+    else:
+        grid_runs = {label: [runner(r, s) for s in seeds] for label, r in settings.items()}
     label = choose_on_validation(grid_runs, exclude=())
     return TunedScratch(replace(settings[label], name="scratch_tuned"), label, grid_runs[label], grid_runs)

@@ -330,14 +330,36 @@ def run_distillation(dataset: str, seeds: Sequence[int], recipe_names: Sequence[
     return out
 
 
-def distillation_table(runs: Mapping[str, Sequence[recipes.RunResult]], n_test: int | None = None) -> dict:
+def run_scratch_tuned(dataset: str, seeds: Sequence[int], grid: Mapping[str, Sequence] = recipes.SCRATCH_GRID,
+                      runner: Callable[[object, str, int], recipes.RunResult] | None = None) -> recipes.TunedScratch:
+    """The scratch student tuned on validation (``kdutils.recipes.tune_scratch``) on ``dataset``, same seeds.
+
+    ``runner(recipe, dataset, seed)`` as in ``run_distillation`` (default: ``run_recipe`` with
+    ``SETUPS[dataset]``); every setting of ``grid`` runs on every seed.
+    """
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must not be empty, got seeds=[]")
+    setup = recipes.SETUPS[dataset]
+    if runner is None:
+        return recipes.tune_scratch(setup, seeds, grid)
+    return recipes.tune_scratch(setup, seeds, grid, runner=lambda r, s: runner(r, dataset, s))
+
+
+def distillation_table(runs: Mapping[str, Sequence[recipes.RunResult]], n_test: int | None = None,
+                       scratch_tuned: recipes.TunedScratch | None = None) -> dict:
     """``kdutils.recipes.summary_table`` of ``run_distillation``'s runs, with each seed's accuracy and errors.
 
-    Refuses runs without the ``teacher`` and ``scratch`` rows that the gap recovered needs.
+    Refuses runs without the ``teacher`` and ``scratch`` rows that the gap recovered needs. With
+    ``scratch_tuned`` (``run_scratch_tuned``) the table gains a ``scratch_tuned`` row (its chosen
+    ``settings``, ``grid_size``; no gap of its own) and every distillation row a
+    ``gap_recovered_vs_tuned``: the gap recovered against the tuned baseline.
     """
     for need in ("teacher", "scratch"):
         if need not in runs:
             raise ValueError(f"runs must contain the {need!r} recipe, got recipes {sorted(runs)}")
+    if "scratch_tuned" in runs:
+        raise ValueError("runs must not contain 'scratch_tuned'; pass the tuned baseline as scratch_tuned=")
     table = recipes.summary_table(runs)
     candidates = [n for n in runs if n not in ("teacher", "scratch")]
     scored = all(not np.isnan(recipes.val_accuracies(runs[n])).any() for n in candidates)
@@ -350,6 +372,20 @@ def distillation_table(runs: Mapping[str, Sequence[recipes.RunResult]], n_test: 
         row["test_errors_per_seed"] = [r.errors for r in runs[name]]
         if n_test is not None:
             row["n_test"] = n_test
+    if scratch_tuned is not None:
+        both = {**runs, "scratch_tuned": scratch_tuned.runs}
+        vs_tuned = recipes.summary_table(both, scratch="scratch_tuned")
+        row = dict(vs_tuned["scratch_tuned"], gap_recovered=None)
+        val = recipes.val_accuracies(scratch_tuned.runs)
+        row.update(mean_val_acc=float(np.mean(val)), chosen_on_validation=False,
+                   accuracy_per_seed=recipes.accuracies(scratch_tuned.runs),
+                   test_errors_per_seed=[r.errors for r in scratch_tuned.runs],
+                   settings=scratch_tuned.settings(), grid_size=len(scratch_tuned.grid_runs))
+        if n_test is not None:
+            row["n_test"] = n_test
+        for name in candidates:
+            table[name]["gap_recovered_vs_tuned"] = vs_tuned[name]["gap_recovered"]
+        table["scratch_tuned"] = row
     return table
 
 
@@ -653,16 +689,28 @@ def render_markdown(results: Mapping) -> str:
                           f"(`kdutils.models.teacher_config(kind={setup.teacher_kind!r})`), {setup.teacher.epochs} epochs"
                           f"{' with one-pixel shifts' if getattr(setup.teacher, 'shift', 0) else ''}, on the whole "
                           "training split; students: one-hidden-layer MLPs.", ""]
-            lines += ["| recipe | validation accuracy (mean) | test accuracy (mean ± std) | test errors (mean) | gap recovered |",
-                      "|---|---|---|---|---|"]
+            tuned = table.get("scratch_tuned")
+            if tuned:  # the scratch baseline tuned on validation: one more column
+                lines += ["| recipe | validation accuracy (mean) | test accuracy (mean ± std) | test errors (mean) | gap recovered "
+                          "| gap recovered, tuned baseline |", "|---|---|---|---|---|---|"]
+            else:
+                lines += ["| recipe | validation accuracy (mean) | test accuracy (mean ± std) | test errors (mean) | gap recovered |",
+                          "|---|---|---|---|---|"]
             for r, row in table.items():
                 if row:
                     gap = "–" if row["gap_recovered"] is None else f"{100 * row['gap_recovered']:.0f} %"
                     val = "–" if row.get("mean_val_acc") is None else f"{row['mean_val_acc']:.4f}"
                     name = f"**{r}** (chosen on validation)" if row.get("chosen_on_validation") else r
-                    lines.append(f"| {name} | {val} | {row['mean_acc']:.4f} ± {row['std_acc']:.4f} | "
-                                 f"{row['test_errors']:.1f} | {gap} |")
+                    cells = f"| {name} | {val} | {row['mean_acc']:.4f} ± {row['std_acc']:.4f} | {row['test_errors']:.1f} | {gap} |"
+                    if tuned:
+                        g = row.get("gap_recovered_vs_tuned")
+                        cells += " – |" if g is None else f" {100 * g:.0f} % |"
+                    lines.append(cells)
             lines.append("")
+            if tuned:
+                st = ", ".join(f"{k} {v:g}" for k, v in tuned["settings"].items())
+                lines += [f"`scratch_tuned`: the scratch student with its regularisation and length chosen on validation "
+                          f"from {tuned['grid_size']} settings (`kdutils.recipes.SCRATCH_GRID`): {st}.", ""]
         h = HINTON_2015_MNIST
         lines += [f"Reference, Hinton et al. (2015), full MNIST (10,000 test images): teacher {h['teacher_errors']}, "
                   f"scratch {h['scratch_errors']}, distilled {h['kd_errors']} errors, i.e. "

@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     steps = {
         "book": 3,
         "grading": 2 * (1 + cfg["grading_repeats"]) + (0 if args.no_demo else 1) + 6,
-        "distillation": len(cfg["datasets"]) * len(seeds) * n_recipes,
+        "distillation": len(cfg["datasets"]) * len(seeds) * (n_recipes + len(kdbench.recipes.scratch_grid())),
         "compression": 1,
         "losses": 1,
         "tests": 1,
@@ -152,8 +152,10 @@ def main(argv=None) -> int:
             results["distillation"] = {}
             for ds in cfg["datasets"]:
                 runs = kdbench.run_distillation(ds, seeds, runner=_with_progress(progress, R))
+                # the scratch baseline tuned on validation, with the same runner (setup, progress) as the rows above
+                tuned = kdbench.run_scratch_tuned(ds, seeds, runner=_with_progress(progress, R))
                 n_test = len(R.get_splits(ds).y_test)
-                results["distillation"][ds] = kdbench.distillation_table(runs, n_test=n_test)
+                results["distillation"][ds] = kdbench.distillation_table(runs, n_test=n_test, scratch_tuned=tuned)
             results["distillation_reference"] = {"hinton2015_mnist": kdbench.HINTON_2015_MNIST}
         if "compression" in parts:
             progress.start("compression: teacher vs student latency")
@@ -205,8 +207,9 @@ def _with_progress(progress: Progress, R):
     """A ``kdbench.run_distillation`` runner that advances the bar before each recipe and seed."""
     setups = {}
 
-    def runner(recipe: str, dataset: str, seed: int):
-        progress.start(f"distillation: {dataset} {recipe} seed {seed}")
+    def runner(recipe, dataset: str, seed: int):
+        name = recipe if isinstance(recipe, str) else f"{recipe.name} wd={recipe.weight_decay:g} ls={recipe.label_smoothing:g} e={recipe.epochs}"
+        progress.start(f"distillation: {dataset} {name} seed {seed}")
         setup = setups.setdefault(dataset, R.Setup(dataset=dataset))
         return R.run_recipe(recipe, setup, seed)
 

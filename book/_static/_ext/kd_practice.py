@@ -61,7 +61,8 @@ STRINGS = (
     "due", "meta", "box", "new", "reveal", "answer_label", "rate_label", "again", "hard", "good",
     "minutes", "hours", "days", "prev", "next", "open_chapter", "done", "done_empty", "ahead",
     "tools_label", "export_progress", "import_progress", "reset", "reset_confirm", "reset_yes",
-    "reset_no", "reset_done", "export_anki", "imported", "import_error", "storage_error",
+    "reset_no", "reset_done", "export_anki", "imported", "import_error", "import_not_json",
+    "import_not_progress", "import_unknown", "import_bad_entry", "storage_error",
     "keys", "noscript", "schedule_caption", "schedule_box", "schedule_wait", "no_data",
 )
 

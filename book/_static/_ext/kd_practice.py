@@ -383,11 +383,15 @@ def _mark_math(app, doctree) -> None:
 
 
 def _outdated(app, env, added, changed, removed):
-    """When the chapter changes, the practice page is written again (its data file's checksum)."""
-    source = app.config.kd_practice_source
-    if source in added | changed:
-        return [d for d in env.found_docs if "kd_practice_newer" in env.metadata.get(d, {})]
-    return []
+    """The practice page is written again when the chapter changes (its data file's checksum) or
+    when its script or style changed (Sphinx copies static files only when it writes a page)."""
+    pages = [d for d in env.found_docs if "kd_practice_newer" in env.metadata.get(d, {})]
+    if app.config.kd_practice_source in added | changed:
+        return pages
+    newest = max(p.stat().st_mtime for p in STATIC.iterdir())
+    out = Path(app.outdir)
+    return [d for d in pages
+            if not (out / f"{d}.html").exists() or (out / f"{d}.html").stat().st_mtime < newest]
 
 
 def _write_data(app, body: str) -> None:

@@ -477,7 +477,7 @@ def test_filters(context, site, built_book):
     p.reveal(); p.rate("again")
     p.filter("wrong")
     assert p.due_text().startswith("0 due now") and "1 in this set" in p.due_text()
-    p.page.locator("#kd-practice-ahead").click()
+    p.page.locator("#kd-practice-keep-going").click()
     p.settle()
     assert p.cycle() == [first]
     p.no_errors()

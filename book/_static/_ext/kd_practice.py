@@ -59,7 +59,7 @@ SCHEDULE = {"box_days": [1, 3, 7, 14, 30], "again_minutes": 10, "hard_factor": 0
 STRINGS = (
     "filter_label", "filter_all", "filter_article", "filter_wrong", "filter_newer", "filter_sections",
     "due", "meta", "box", "new", "reveal", "answer_label", "rate_label", "again", "hard", "good",
-    "minutes", "hours", "days", "prev", "next", "open_chapter", "done", "done_empty", "ahead",
+    "minutes", "hours", "days", "prev", "next", "open_chapter", "done", "done_empty", "keep_going",
     "tools_label", "export_progress", "import_progress", "reset", "reset_confirm", "reset_yes",
     "reset_no", "reset_done", "export_anki", "imported", "import_error", "import_not_json",
     "import_not_progress", "import_unknown", "import_bad_entry", "storage_error",
@@ -319,7 +319,7 @@ def render_controls(strings: dict) -> str:
 </section>
 <div id="kd-practice-done" class="kd-practice-done" hidden>
 <p id="kd-practice-done-text"></p>
-<button type="button" id="kd-practice-ahead" class="kd-practice-btn">{e['ahead']}</button>
+<button type="button" id="kd-practice-keep-going" class="kd-practice-btn">{e['keep_going']}</button>
 </div>
 <p class="kd-practice-keys">{e['keys']}</p>
 <div class="kd-practice-tools" role="group" aria-label="{e['tools_label']}">

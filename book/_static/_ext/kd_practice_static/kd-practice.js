@@ -188,11 +188,11 @@
     const text = $("done-text");
     if (!list.length) {
       text.textContent = S.done_empty;
-      $("ahead").hidden = true;
+      $("keep-going").hidden = true;
     } else {
       const wait = progress.cards[list[0].id].due - now;
       text.textContent = fmt(S.done, { when: humanWait(wait) });
-      $("ahead").hidden = false;
+      $("keep-going").hidden = false;
       // Come back by itself when the next question falls due.
       timer = setTimeout(() => next(), Math.min(Math.max(wait, 0) + 50, 2147483647));
     }
@@ -247,7 +247,7 @@
   });
   $("prev").addEventListener("click", () => move(-1));
   $("next").addEventListener("click", () => move(1));
-  $("ahead").addEventListener("click", () => { ahead = true; next(); });
+  $("keep-going").addEventListener("click", () => { ahead = true; next(); });
   select.addEventListener("change", () => {
     filter = select.value;
     ahead = false;

@@ -328,9 +328,14 @@ class Practice:
         self.settle()
 
     def settle(self):
+        """Wait for the page (MathJax, images, fonts), the script, and the typesetting of the card."""
         _wait_until_rendered(self.page)
-        self.page.wait_for_function("() => document.getElementById('kd-practice').dataset.ready === 'true'")
-        self.page.wait_for_function("() => document.getElementById('kd-practice').dataset.typeset !== 'pending'")
+        for what, js in (("the script to start", "dataset.ready === 'true'"),
+                         ("MathJax to typeset the card", "dataset.typeset !== 'pending'")):
+            try:
+                self.page.wait_for_function(f"() => document.getElementById('kd-practice').{js}")
+            except Exception as exc:  # playwright's TimeoutError
+                raise AssertionError(f"{self.url}: waited in vain for {what}") from exc
 
     @property
     def card(self) -> str:
@@ -423,7 +428,12 @@ def test_again_comes_back_before_good_on_a_faked_clock(context, site):
     p.settle()
     assert p.card == "", "a question came back before it was due"
     p.page.clock.fast_forward("02:00")  # 11 minutes after the rating: the page brings Q1 back by itself
-    p.page.wait_for_function(QUEUE_JS + " === 'Q1'")
+    try:
+        p.page.wait_for_function(QUEUE_JS + " === 'Q1'", polling=100, timeout=60_000)
+    except Exception as exc:  # playwright's TimeoutError: say what the page shows instead
+        raise AssertionError(f"Q1 did not come back 11 minutes after 'again': card {p.card!r}, "
+                             f"{p.page.locator('#kd-practice-done-text').inner_text()!r}") from exc
+    p.settle()
     assert p.due_text().startswith("1 due now")
     # Two days later all five are due; the one rated "again" (due first) comes first.
     p.page.clock.fast_forward(2 * 24 * 3600 * 1000)

@@ -63,7 +63,7 @@ STRINGS = (
     "tools_label", "export_progress", "import_progress", "reset", "reset_confirm", "reset_yes",
     "reset_no", "reset_done", "export_anki", "imported", "import_error", "import_not_json",
     "import_not_progress", "import_unknown", "import_bad_entry", "storage_error",
-    "keys", "noscript", "schedule_caption", "schedule_box", "schedule_wait", "no_data",
+    "keys", "key_space", "noscript", "print_note", "schedule_caption", "schedule_box", "schedule_wait", "no_data",
 )
 
 ARTICLE_HEADING = re.compile(r"^\s*(\d+)\.\s+")
@@ -267,7 +267,8 @@ class practice_node(nodes.General, nodes.Element):
 
 
 def _visit_practice_html(self, node):
-    self.body.append(node["html"])
+    # The single-page build that ``make pdf`` prints gets the page's note and the schedule only.
+    self.body.append(node["html"] if self.builder.name == "html" else node["static_html"])
     raise nodes.SkipNode
 
 
@@ -281,8 +282,9 @@ def _fmt_days(days: float, s: dict) -> str:
     return s["days"].format(n=f"{days:g}")
 
 
-def render_controls(strings: dict) -> str:
-    """The HTML of the practice page's controls (the script fills in the cards)."""
+def render_controls(strings: dict) -> tuple[str, str]:
+    """The HTML of the practice page's controls (the script fills in the cards), and what a
+    single-page (printed) build shows instead: a note and the table of the schedule."""
     e = {k: html.escape(str(v)) for k, v in strings.items()}
     d = SCHEDULE["box_days"]
     rows = "".join(
@@ -295,7 +297,7 @@ def render_controls(strings: dict) -> str:
                 f'<span class="kd-rate-name">{e[name]}</span> <kbd>{key}</kbd>'
                 f'<span class="kd-rate-when" data-when="{name}"></span></button>')
 
-    return f"""
+    controls = f"""
 <div id="kd-practice" class="kd-practice" data-strings="{attrs}">
 <noscript><p class="kd-practice-noscript">{e['noscript']}</p></noscript>
 <div class="kd-practice-bar">
@@ -306,7 +308,7 @@ def render_controls(strings: dict) -> str:
 <section id="kd-practice-card" class="kd-practice-card" aria-labelledby="kd-practice-question" hidden>
 <p id="kd-practice-meta" class="kd-practice-meta"></p>
 <h2 id="kd-practice-question" class="kd-practice-question" tabindex="-1"></h2>
-<button type="button" id="kd-practice-reveal" class="kd-practice-btn kd-practice-reveal">{e['reveal']} <kbd>Space</kbd></button>
+<button type="button" id="kd-practice-reveal" class="kd-practice-btn kd-practice-reveal">{e['reveal']} <kbd>{e['key_space']}</kbd></button>
 <div id="kd-practice-answer" class="kd-practice-answer" role="region" aria-label="{e['answer_label']}" aria-live="polite" tabindex="-1"></div>
 <div id="kd-practice-rate" class="kd-practice-rate" role="group" aria-label="{e['rate_label']}" hidden>
 {rate('again', '1')}{rate('hard', '2')}{rate('good', '3')}
@@ -333,13 +335,15 @@ def render_controls(strings: dict) -> str:
 <button type="button" id="kd-practice-reset-no" class="kd-practice-btn">{e['reset_no']}</button></span>
 <p id="kd-practice-status" class="kd-practice-status" role="status" aria-live="polite"></p>
 </div>
-<table class="table kd-practice-schedule">
+{{schedule}}
+</div>
+"""
+    schedule = f"""<table class="table kd-practice-schedule">
 <caption>{e['schedule_caption']}</caption>
 <thead><tr><th scope="col">{e['schedule_box']}</th><th scope="col">{e['schedule_wait']}</th></tr></thead>
 <tbody><tr><td>{e['again']}</td><td>{again_row}</td></tr>{rows}</tbody>
-</table>
-</div>
-"""
+</table>"""
+    return controls.replace("{schedule}", schedule), f"<p>{e['print_note']}</p>\n{schedule}\n"
 
 
 class PracticeDirective(Directive):
@@ -360,7 +364,8 @@ class PracticeDirective(Directive):
         unknown = sorted(set(strings) - set(STRINGS))
         if missing or unknown:
             raise self.error(f"kd-practice: strings missing {missing}, unknown {unknown}")
-        node = practice_node(html=render_controls(strings))
+        live, printed = render_controls(strings)
+        node = practice_node(html=live, static_html=printed)
         env.metadata[env.docname]["kd_practice_newer"] = self.options.get("newer", "")
         return [node]
 
@@ -414,7 +419,7 @@ def _write_data(app, body: str) -> None:
 
 
 def _page_context(app, pagename, templatename, context, doctree) -> None:
-    if app.builder.format != "html":
+    if app.builder.name != "html":
         return
     if pagename == app.config.kd_practice_source and "body" in context:
         _write_data(app, context["body"])
@@ -426,7 +431,7 @@ def _page_context(app, pagename, templatename, context, doctree) -> None:
 
 def _finished(app, exc) -> None:
     """Always from the chapter as written (also when this build did not write it again)."""
-    if exc is not None or app.builder.format != "html" or not _practice_pages(app):
+    if exc is not None or app.builder.name != "html" or not _practice_pages(app):
         return
     written = Path(app.outdir) / app.builder.get_target_uri(app.config.kd_practice_source)
     if not written.exists():

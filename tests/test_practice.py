@@ -680,3 +680,26 @@ def test_the_chinese_page_is_chinese_throughout(context, site):
     assert not english, f"controls of the Chinese practice page without Chinese: {english}"
     assert p.page.locator("#kd-practice-question").inner_text() == "什么是知识蒸馏？"
     p.no_errors()
+
+
+@pytest.mark.slow
+def test_works_offline_from_the_built_files(context, built_book):
+    """Opened from disk (file://, no server): the cards load, the keys work, nothing is fetched from elsewhere."""
+    page = context.new_page()
+    rec = _Recorder(page)
+    requested: list[str] = []
+    page.on("request", lambda r: requested.append(r.url))
+    page.goto((built_book / "book" / "practice.html").as_uri(), wait_until="load")
+    _wait_until_rendered(page)
+    page.wait_for_function("() => document.getElementById('kd-practice').dataset.typeset === 'done'")
+    assert page.evaluate(QUEUE_JS) == "Q1"
+    page.keyboard.press(" ")
+    page.wait_for_function("() => document.getElementById('kd-practice').dataset.typeset === 'done'")
+    assert "knowledge distillation" in page.locator("#kd-practice-answer").inner_text().lower()
+    page.keyboard.press("3")
+    assert page.evaluate(QUEUE_JS) == "Q2"
+    elsewhere = [u for u in requested if not u.startswith(("file://", "data:", "blob:"))]
+    assert not elsewhere, f"the practice page fetched from outside the built site: {elsewhere}"
+    assert any(u.endswith("kd-practice-cards.js") or "kd-practice-cards.js?" in u for u in requested)
+    assert not rec.console_errors, rec.console_errors
+    assert not rec.failed, rec.failed

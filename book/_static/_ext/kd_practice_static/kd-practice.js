@@ -133,9 +133,15 @@
   const answer = $("answer"), reveal = $("reveal"), rateGroup = $("rate"), chapter = $("chapter");
   let current = null, revealed = false, ahead = false, timer = null;
 
+  // data-typeset is "pending" while any typesetting runs (the tests wait for "done").
+  let typesetting = 0;
   function typeset(els) {
+    typesetting += 1;
     root.dataset.typeset = "pending";
-    const finish = () => { root.dataset.typeset = "done"; };
+    const finish = () => {
+      typesetting -= 1;
+      if (typesetting === 0) root.dataset.typeset = "done";
+    };
     const run = () => {
       const mj = window.MathJax;
       if (!mj || !mj.startup || !mj.startup.promise) { finish(); return; }

@@ -303,7 +303,7 @@ def render_controls(strings: dict) -> tuple[str, str]:
 <div class="kd-practice-bar">
 <label for="kd-practice-filter">{e['filter_label']}</label>
 <select id="kd-practice-filter" class="kd-practice-filter"></select>
-<p id="kd-practice-due" class="kd-practice-due" role="status"></p>
+<p id="kd-practice-due" class="kd-practice-due"></p>
 </div>
 <section id="kd-practice-card" class="kd-practice-card" aria-labelledby="kd-practice-question" hidden>
 <p id="kd-practice-meta" class="kd-practice-meta"></p>
@@ -388,12 +388,13 @@ def _mark_math(app, doctree) -> None:
 
 
 def _outdated(app, env, added, changed, removed):
-    """The practice page is written again when the chapter changes (its data file's checksum) or
-    when its script or style changed (Sphinx copies static files only when it writes a page)."""
+    """The practice page is read and written again when the chapter changes (its data file's
+    checksum), and when its script, its style or this extension changed (Sphinx copies static
+    files only when it writes a page, and knows nothing of an extension's code)."""
     pages = [d for d in env.found_docs if "kd_practice_newer" in env.metadata.get(d, {})]
     if app.config.kd_practice_source in added | changed:
         return pages
-    newest = max(p.stat().st_mtime for p in STATIC.iterdir())
+    newest = max(p.stat().st_mtime for p in [Path(__file__), *STATIC.iterdir()])
     out = Path(app.outdir)
     return [d for d in pages
             if not (out / f"{d}.html").exists() or (out / f"{d}.html").stat().st_mtime < newest]

@@ -113,7 +113,7 @@ def test_extractor_reads_questions_sections_labels_and_links():
     (SMALL.replace("Q7. What is B?", "What is B?"), "does not start with 'Q<n>. '"),
     (SMALL.replace("Q8. What is GKD?", "Q7. What is GKD?"), "question numbers used twice: ['Q7']"),
     ("<article class='bd-article'><p>nothing</p></article>", "no question found"),
-])
+], ids=["untitled", "duplicate", "empty"])
 def test_extractor_names_a_malformed_chapter(html, message):
     with pytest.raises(kd_practice.PracticeError, match=re.escape(message)):
         kd_practice.extract_cards(html)
@@ -230,16 +230,17 @@ def test_an_edited_question_changes_its_card_after_the_next_build(tmp_path):
     assert {k: v for k, v in second.items() if k != "Q7"} == {k: v for k, v in first.items() if k != "Q7"}
 
 
-def test_a_missing_string_fails_the_build_naming_it(tmp_path):
-    src, out = tmp_path / "src", tmp_path / "out"
-    (src / "book").mkdir(parents=True)
-    (src / "conf.py").write_text(f"import sys\nsys.path.insert(0, {str(EXT)!r})\n"
-                                 "extensions = ['myst_parser', 'kd_practice']\n")
-    (src / "index.md").write_text("# Home\n\n```{toctree}\nbook/practice\n```\n")
-    block = directive_block("en").replace('reveal: "Show the answer"\n', "")
-    (src / "book" / "practice.md").write_text("# Practice\n\n" + block + "\n")
-    proc = _sphinx(src, out)
-    assert proc.returncode != 0 and "strings missing ['reveal']" in proc.stderr, proc.stderr[-2000:]
+def test_a_missing_or_unknown_string_is_named():
+    body = "\n".join(ln for ln in directive_block("en").splitlines()[1:-1] if not ln.startswith(":"))
+    assert kd_practice.parse_strings(body)["reveal"] == "Show the answer"
+    with pytest.raises(ValueError, match=re.escape("strings missing ['reveal'], unknown []")):
+        kd_practice.parse_strings(body.replace('reveal: "Show the answer"\n', ""))
+    with pytest.raises(ValueError, match=re.escape("unknown ['revael']")):
+        kd_practice.parse_strings(body.replace('reveal:', "revael:"))
+    with pytest.raises(ValueError, match=re.escape("not text: ['again']")):
+        kd_practice.parse_strings(body.replace('again: "Again"', "again: 1"))
+    with pytest.raises(ValueError, match="must be a mapping"):
+        kd_practice.parse_strings("- a list")
 
 
 # --------------------------------------------------------------------------- the built book

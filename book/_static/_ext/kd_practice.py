@@ -346,6 +346,24 @@ def render_controls(strings: dict) -> tuple[str, str]:
     return controls.replace("{schedule}", schedule), f"<p>{e['print_note']}</p>\n{schedule}\n"
 
 
+def parse_strings(text: str) -> dict:
+    """The directive's body: a YAML mapping that gives every key of ``STRINGS`` a string."""
+    try:
+        strings = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"the body is not YAML: {exc}") from None
+    if not isinstance(strings, dict):
+        raise ValueError(f"the body must be a mapping of strings, got {type(strings).__name__}")
+    missing = [k for k in STRINGS if k not in strings]
+    unknown = sorted(set(strings) - set(STRINGS))
+    if missing or unknown:
+        raise ValueError(f"strings missing {missing}, unknown {unknown}")
+    bad = sorted(k for k, v in strings.items() if not isinstance(v, str) or not v.strip())
+    if bad:
+        raise ValueError(f"strings that are not text: {bad}")
+    return strings
+
+
 class PracticeDirective(Directive):
     """``kd-practice``: the practice page's controls; the body is the YAML mapping of its strings."""
 
@@ -355,15 +373,9 @@ class PracticeDirective(Directive):
     def run(self):
         env = self.state.document.settings.env
         try:
-            strings = yaml.safe_load("\n".join(self.content)) or {}
-        except yaml.YAMLError as exc:
-            raise self.error(f"kd-practice: the body is not YAML: {exc}") from None
-        if not isinstance(strings, dict):
-            raise self.error(f"kd-practice: the body must be a mapping of strings, got {type(strings).__name__}")
-        missing = [k for k in STRINGS if k not in strings]
-        unknown = sorted(set(strings) - set(STRINGS))
-        if missing or unknown:
-            raise self.error(f"kd-practice: strings missing {missing}, unknown {unknown}")
+            strings = parse_strings("\n".join(self.content))
+        except ValueError as exc:
+            raise self.error(f"kd-practice: {exc}") from None
         live, printed = render_controls(strings)
         node = practice_node(html=live, static_html=printed)
         env.metadata[env.docname]["kd_practice_newer"] = self.options.get("newer", "")

@@ -76,6 +76,8 @@ REQUIRED_KEYS = (
     "losses.naive_s",
     "losses.torch_idiom_s",
     "losses.kd_kl_loss_vs_torch_idiom",
+    "tests.make_test_s",
+    "tests.make_test_all_s",
 )
 #: Required keys whose value is a mapping, not a number.
 MAPPING_KEYS = ("machine", "grading.breakdown")
@@ -142,7 +144,10 @@ def get_path(results: Mapping, dotted: str):
     return node
 
 
-PARTS = ("book", "grading", "distillation", "compression", "losses")
+PARTS = ("book", "grading", "distillation", "compression", "losses", "tests")
+#: parts that a plain ``make bench`` measures; ``tests`` (the test tiers on a fresh clone, as long as CI) is measured
+#: by ``benchmarks/run.py --update tests`` and otherwise carried over from the committed results
+DEFAULT_PARTS = ("book", "grading", "distillation", "compression", "losses")
 
 
 def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: Iterable[str] = ()) -> list[str]:
@@ -681,6 +686,12 @@ def render_markdown(results: Mapping) -> str:
                   f"| PyTorch's idiom `F.kl_div(F.log_softmax(s/T), F.log_softmax(t/T), log_target=True) * T*T` | {1e3 * lo['torch_idiom_s']:.1f} ms ({lo['kd_kl_loss_vs_torch_idiom']:.2f}x for kd_kl_loss) | - |",
                   f"| naive `log(softmax(.))` | {1e3 * lo['naive_s']:.1f} ms | {lo['naive_finite_at_1e4']} |", "",
                   f"Largest difference on ordinary logits: loss {lo['max_abs_loss_diff']:.2e}, gradient {lo['max_abs_grad_diff']:.2e}.", ""]
+    t = results.get("tests")
+    if t:
+        lines += ["## Test tiers on a fresh clone", "",
+                  f"Commit `{t.get('commit')}`: `make test` (venv included) **{t['make_test_s'] / 60:.1f} min**; "
+                  f"the full tier after it {t.get('full_tier_s', 0) / 60:.1f} min; `make test-all` (what CI runs) "
+                  f"at most **{t['make_test_all_s'] / 60:.1f} min** (`benchmarks/testtime.py`).", ""]
     return "\n".join(lines)
 
 

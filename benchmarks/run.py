@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import classbench  # noqa: E402  (benchmarks/classbench.py)
 import final_task  # noqa: E402  (benchmarks/final_task.py)
 import kdbench  # noqa: E402  (benchmarks/kdbench.py)
+import testtime  # noqa: E402  (benchmarks/testtime.py)
 
 PARTS = kdbench.PARTS
 FULL = {"class_students": 40, "seeds": 5, "datasets": ("digits", "mnist"), "grading_repeats": 3, "latency_rounds": 10, "loss_repeats": 20}
@@ -97,7 +98,8 @@ def main(argv=None) -> int:
     if args.seeds is not None:
         cfg["seeds"] = args.seeds
     seeds = list(range(cfg["seeds"]))
-    parts = [p for p in PARTS if p not in args.skip and (not args.update or p in args.update)]
+    parts = [p for p in (PARTS if args.update else kdbench.DEFAULT_PARTS)
+             if p not in args.skip and (not args.update or p in args.update)]
     reduced = args.quick or bool(args.skip) or args.no_demo or cfg["seeds"] < 5
     # A reduced run never overwrites the committed benchmarks/results.* unless --out says so.
     out_dir = args.out or (kdbench.ROOT / "_build" / "bench-quick" if reduced else Path(__file__).resolve().parent)
@@ -109,6 +111,7 @@ def main(argv=None) -> int:
         "distillation": len(cfg["datasets"]) * len(seeds) * n_recipes,
         "compression": 1,
         "losses": 1,
+        "tests": 1,
     }
     progress = Progress(sum(steps[p] for p in parts))
     results: dict = {"machine": kdbench.machine_info()}
@@ -158,6 +161,9 @@ def main(argv=None) -> int:
         if "losses" in parts:
             progress.start("losses: kd_kl_loss vs naive, (4096, 1000)")
             results["losses"] = kdbench.bench_losses(repeats=cfg["loss_repeats"])
+        if "tests" in parts:
+            progress.start("tests: make test and the full tier on a fresh clone")
+            results["tests"] = testtime.measure()
     finally:
         progress.close()
     results["total_s"] = time.perf_counter() - t_start
@@ -166,6 +172,15 @@ def main(argv=None) -> int:
         results["measured"].update({p: now for p in parts})
         results["total_s"] = previous.get("total_s", results["total_s"])  # the header describes the base run
 
+    if not args.update and "tests" not in parts and committed.exists():  # carried over, with where it comes from
+        import json
+
+        previous = json.loads(committed.read_text())
+        if "tests" in previous:
+            results["tests"] = previous["tests"]
+            results.setdefault("measured", {})["tests"] = (previous.get("measured", {}).get("tests")
+                                                          or kdbench.provenance(previous))
+            parts = [*parts, "tests"]
     optional = ["grading.demo_class_s"] if args.no_demo else []
     j, md = kdbench.write_results(results, out_dir, list(PARTS) if args.update else parts, optional)
     print(kdbench.render_markdown(results))

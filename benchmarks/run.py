@@ -1,4 +1,4 @@
-"""``make bench``: measure the book build, nbgrader grading, distillation quality, compression and loss speed.
+"""``make bench``: measure the book build, nbgrader grading, distillation quality, compression, loss speed and LM distillation.
 
 Writes ``benchmarks/results.json`` (machine-readable; keys documented in
 ``kdbench.REQUIRED_KEYS``) and ``benchmarks/results.md`` (the table the README
@@ -95,6 +95,7 @@ def main(argv=None) -> int:
         "distillation": len(cfg["datasets"]) * len(seeds) * n_recipes,
         "compression": 1,
         "losses": 1,
+        "lm": 1,
     }
     progress = Progress(sum(steps[p] for p in parts))
     results: dict = {"machine": kdbench.machine_info()}
@@ -136,6 +137,9 @@ def main(argv=None) -> int:
         if "losses" in parts:
             progress.start("losses: kd_kl_loss vs naive, (4096, 1000)")
             results["losses"] = kdbench.bench_losses(repeats=cfg["loss_repeats"])
+        if "lm" in parts:
+            progress.start("lm: the chapter 'Distilling language models', every method and seed")
+            results["lm"] = kdbench.bench_lm(seeds=range(min(cfg["seeds"], 3) if args.quick else 3))
     finally:
         progress.close()
     results["total_s"] = time.perf_counter() - t_start

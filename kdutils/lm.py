@@ -648,8 +648,8 @@ class Setup:
     teacher_data: int = 20000
     teacher: LMConfig = LMConfig(embed=16, hidden=48)
     student: LMConfig = LMConfig(embed=8, hidden=8)
-    teacher_budget: Budget = Budget(steps=500, batch=128, lr=1e-2)
-    budget: Budget = Budget(steps=120, batch=64, lr=2e-2)
+    teacher_budget: Budget = Budget(steps=300, batch=128, lr=1e-2)
+    budget: Budget = Budget(steps=80, batch=64, lr=2e-2)
     teacher_seed: int = 0
     n_samples: int = 1000
 

@@ -291,3 +291,21 @@ def test_the_chinese_releases_are_timed_like_the_english_ones():
     assert kdbench.zh_over_en({"losses": 10.0, "training": 20.0, "losses_zh": 10.5, "training_zh": 19.0}) == \
         {"losses": 1.05, "training": 0.95}
     assert "`losses_zh` 1.02×" in kdbench.render_markdown(complete_results())
+
+
+def test_lm_results_are_checked_and_rendered():
+    """results["lm"] (optional part): every method of kdutils.lm with mean and std of each metric, and a table."""
+    from kdutils import lm
+
+    stat = {"mean": 1.0, "std": 0.1}
+    good = {"seeds": [0, 1, 2], "teacher_seconds": 5.0, "seconds": 80.0,
+            "methods": {m: {k: dict(stat) for k in kdbench.LM_METRICS} for m in lm.METHODS}}
+    assert kdbench.lm_problems(good) == []
+    bad = json.loads(json.dumps(good))
+    del bad["methods"]["on_policy_rkl"]["true_nll"]
+    bad["methods"]["word_kd"]["validity"] = {"mean": "x", "std": 0.1}
+    problems = kdbench.lm_problems(bad)
+    assert any("on_policy_rkl.true_nll" in p for p in problems) and any("word_kd.validity" in p for p in problems)
+    md = kdbench.render_markdown({"machine": {"cpu": "x", "cores": 2, "torch": "2", "python": "3", "date_utc": "d",
+                                              "platform": "p"}, "lm": good})
+    assert "## 6. Distilling language models" in md and "| on_policy_rkl |" in md

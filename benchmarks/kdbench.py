@@ -202,18 +202,18 @@ def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: I
 
 
 def lm_problems(lm_results) -> list[str]:
-    """Problems with ``results["lm"]``: every method of ``kdutils.lm.METHODS`` with mean and std of ``LM_METRICS``."""
+    """Problems with ``results["lm"]``: ``lm.<method>.<metric>`` with a mean and a std for every method and ``LM_METRICS``."""
     from kdutils import lm
 
     if not isinstance(lm_results, Mapping):
         return [f"lm must be a mapping, got {lm_results!r}"]
     problems = []
     for method in lm.METHODS:
-        row = lm_results.get("methods", {}).get(method)
+        row = lm_results.get(method)
         for metric in LM_METRICS:
             stat = row.get(metric) if isinstance(row, Mapping) else None
             if not (isinstance(stat, Mapping) and all(isinstance(stat.get(k), (int, float)) for k in ("mean", "std"))):
-                problems.append(f"lm.methods.{method}.{metric} must have a numeric mean and std, got {stat!r}")
+                problems.append(f"lm.{method}.{metric} must have a numeric mean and std, got {stat!r}")
     if not isinstance(lm_results.get("seconds"), (int, float)):
         problems.append(f"lm.seconds must be a number, got {lm_results.get('seconds')!r}")
     return problems
@@ -222,7 +222,7 @@ def lm_problems(lm_results) -> list[str]:
 def bench_lm(seeds: Sequence[int]) -> dict:
     """The chapter "Distilling language models", measured: every method of ``kdutils.lm`` over ``seeds``.
 
-    ``methods.<method>.<metric>`` holds the mean and sample std over the seeds of
+    ``<method>.<metric>`` holds the mean and sample std over the seeds of
     ``LM_METRICS`` (exact metrics of ``kdutils.lm.evaluate``, the tokens of
     ``run_method``, seconds per student); ``seconds`` is the whole run, teacher
     included, i.e. about the chapter's execution time without its figures.
@@ -240,7 +240,7 @@ def bench_lm(seeds: Sequence[int]) -> dict:
         for metric in LM_METRICS:
             v = np.array([float(r[metric]) for r in mine])
             methods[method][metric] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
-    return {"seeds": list(seeds), "teacher_seconds": prepared["teacher_seconds"], "methods": methods,
+    return {"seeds": list(seeds), "teacher_seconds": prepared["teacher_seconds"], **methods,
             "seconds": time.perf_counter() - t0}
 
 
@@ -746,7 +746,10 @@ def render_markdown(results: Mapping) -> str:
                   "log p of valid samples and the student's NLL of held-out true responses (nats per response).", "",
                   "| method | valid | sample log p | true NLL | distinct | teacher tokens | student tokens | s |",
                   "|---|---|---|---|---|---|---|---|"]
-        for method, row in lmr["methods"].items():
+        from kdutils import lm
+
+        for method in lm.METHODS:
+            row = lmr[method]
             f = lambda m, d=2, s=1.0: f"{s * row[m]['mean']:.{d}f} ± {s * row[m]['std']:.{d}f}"  # noqa: E731
             lines.append(f"| {method} | {f('validity', 1, 100)} % | {f('sample_logp')} | {f('true_nll')} | "
                          f"{f('distinct', 1, 100)} % | {row['teacher_tokens']['mean']:,.0f} | "

@@ -312,13 +312,13 @@ def test_lm_results_are_checked_and_rendered():
 
     stat = {"mean": 1.0, "std": 0.1}
     good = {"seeds": [0, 1, 2], "teacher_seconds": 5.0, "seconds": 80.0,
-            "methods": {m: {k: dict(stat) for k in kdbench.LM_METRICS} for m in lm.METHODS}}
+            **{m: {k: dict(stat) for k in kdbench.LM_METRICS} for m in lm.METHODS}}
     assert kdbench.lm_problems(good) == []
     bad = json.loads(json.dumps(good))
-    del bad["methods"]["on_policy_rkl"]["true_nll"]
-    bad["methods"]["word_kd"]["validity"] = {"mean": "x", "std": 0.1}
+    del bad["on_policy_rkl"]["true_nll"]
+    bad["word_kd"]["validity"] = {"mean": "x", "std": 0.1}
     problems = kdbench.lm_problems(bad)
-    assert any("on_policy_rkl.true_nll" in p for p in problems) and any("word_kd.validity" in p for p in problems)
+    assert any("lm.on_policy_rkl.true_nll" in p for p in problems) and any("lm.word_kd.validity" in p for p in problems)
     md = kdbench.render_markdown({"machine": {"cpu": "x", "cores": 2, "torch": "2", "python": "3", "date_utc": "d",
                                               "platform": "p"}, "lm": good})
     assert "## 6. Distilling language models" in md and "| on_policy_rkl |" in md

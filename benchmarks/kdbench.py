@@ -144,10 +144,11 @@ def get_path(results: Mapping, dotted: str):
     return node
 
 
-PARTS = ("book", "grading", "distillation", "compression", "losses", "tests")
+PARTS = ("book", "grading", "distillation", "compression", "losses", "tests", "lm")
 #: parts that a plain ``make bench`` measures; ``tests`` (the test tiers on a fresh clone, as long as CI) is measured
 #: by ``benchmarks/run.py --update tests`` and otherwise carried over from the committed results
-DEFAULT_PARTS = ("book", "grading", "distillation", "compression", "losses")
+DEFAULT_PARTS = ("book", "grading", "distillation", "compression", "losses", "lm")
+LM_METRICS = ("validity", "sample_logp", "true_nll", "distinct", "teacher_tokens", "student_tokens", "seconds")
 
 
 def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: Iterable[str] = ()) -> list[str]:
@@ -177,6 +178,8 @@ def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: I
             problems.append(f"{key} must be a number >= 0, got {value!r}")
     if not isinstance(results.get("machine"), Mapping) or not results.get("machine"):
         problems.append("machine must be a non-empty mapping")
+    if "lm" in parts and "lm" in results:  # optional part (older committed results have none)
+        problems += lm_problems(results["lm"])
     if "distillation" not in parts:
         return problems
     dist = results.get("distillation")
@@ -196,6 +199,49 @@ def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: I
             if not isinstance(seeds, list) or not seeds:
                 problems.append(f"distillation.{dataset}.{recipe}.seeds must be a non-empty list, got {seeds!r}")
     return problems
+
+
+def lm_problems(lm_results) -> list[str]:
+    """Problems with ``results["lm"]``: ``lm.<method>.<metric>`` with a mean and a std for every method and ``LM_METRICS``."""
+    from kdutils import lm
+
+    if not isinstance(lm_results, Mapping):
+        return [f"lm must be a mapping, got {lm_results!r}"]
+    problems = []
+    for method in lm.METHODS:
+        row = lm_results.get(method)
+        for metric in LM_METRICS:
+            stat = row.get(metric) if isinstance(row, Mapping) else None
+            if not (isinstance(stat, Mapping) and all(isinstance(stat.get(k), (int, float)) for k in ("mean", "std"))):
+                problems.append(f"lm.{method}.{metric} must have a numeric mean and std, got {stat!r}")
+    if not isinstance(lm_results.get("seconds"), (int, float)):
+        problems.append(f"lm.seconds must be a number, got {lm_results.get('seconds')!r}")
+    return problems
+
+
+def bench_lm(seeds: Sequence[int]) -> dict:
+    """The chapter "Distilling language models", measured: every method of ``kdutils.lm`` over ``seeds``.
+
+    ``<method>.<metric>`` holds the mean and sample std over the seeds of
+    ``LM_METRICS`` (exact metrics of ``kdutils.lm.evaluate``, the tokens of
+    ``run_method``, seconds per student); ``seconds`` is the whole run, teacher
+    included, i.e. about the chapter's execution time without its figures.
+    """
+    from kdutils import lm
+
+    t0 = time.perf_counter()
+    setup = lm.Setup()
+    prepared = lm.prepare(setup)
+    rows = lm.run_experiment(setup, prepared, list(lm.METHODS), list(seeds))
+    methods = {}
+    for method in lm.METHODS:
+        mine = [r for r in rows if r["method"] == method]
+        methods[method] = {}
+        for metric in LM_METRICS:
+            v = np.array([float(r[metric]) for r in mine])
+            methods[method][metric] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+    return {"seeds": list(seeds), "teacher_seconds": prepared["teacher_seconds"], **methods,
+            "seconds": time.perf_counter() - t0}
 
 
 # --------------------------------------------------------------------------- 5. library hot path
@@ -740,6 +786,23 @@ def render_markdown(results: Mapping) -> str:
                   f"Commit `{t.get('commit')}`: `make test` (venv included) **{t['make_test_s'] / 60:.1f} min**; "
                   f"the full tier after it {t.get('full_tier_s', 0) / 60:.1f} min; `make test-all` (what CI runs) "
                   f"at most **{t['make_test_all_s'] / 60:.1f} min** (`benchmarks/testtime.py`).", ""]
+    lmr = results.get("lm")
+    if lmr:
+        lines += ["## 6. Distilling language models", "",
+                  f"The chapter's comparison (`kdutils.lm`, {len(lmr['seeds'])} seeds, one teacher trained in "
+                  f"{lmr['teacher_seconds']:.0f} s; {lmr['seconds']:.0f} s in all). Exact metrics: valid samples, true "
+                  "log p of valid samples and the student's NLL of held-out true responses (nats per response).", "",
+                  "| method | valid | sample log p | true NLL | distinct | teacher tokens | student tokens | s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        from kdutils import lm
+
+        for method in lm.METHODS:
+            row = lmr[method]
+            f = lambda m, d=2, s=1.0: f"{s * row[m]['mean']:.{d}f} ± {s * row[m]['std']:.{d}f}"  # noqa: E731
+            lines.append(f"| {method} | {f('validity', 1, 100)} % | {f('sample_logp')} | {f('true_nll')} | "
+                         f"{f('distinct', 1, 100)} % | {row['teacher_tokens']['mean']:,.0f} | "
+                         f"{row['student_tokens']['mean']:,.0f} | {f('seconds', 1)} |")
+        lines.append("")
     return "\n".join(lines)
 
 

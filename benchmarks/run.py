@@ -1,4 +1,4 @@
-"""``make bench``: measure the book build, nbgrader grading, distillation quality, compression and loss speed.
+"""``make bench``: measure the book build, nbgrader grading, distillation quality, compression, loss speed and LM distillation.
 
 Writes ``benchmarks/results.json`` (machine-readable; keys documented in
 ``kdbench.REQUIRED_KEYS``) and ``benchmarks/results.md`` (the table the README
@@ -112,6 +112,7 @@ def main(argv=None) -> int:
         "compression": 1,
         "losses": 1,
         "tests": 1,
+        "lm": 1,
     }
     progress = Progress(sum(steps[p] for p in parts))
     results: dict = {"machine": kdbench.machine_info()}
@@ -166,6 +167,9 @@ def main(argv=None) -> int:
         if "tests" in parts:
             progress.start("tests: make test and the full tier on a fresh clone")
             results["tests"] = testtime.measure()
+        if "lm" in parts:
+            progress.start("lm: the chapter 'Distilling language models', every method and seed")
+            results["lm"] = kdbench.bench_lm(seeds=range(min(cfg["seeds"], 3) if args.quick else 3))
     finally:
         progress.close()
     results["total_s"] = time.perf_counter() - t_start

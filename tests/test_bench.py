@@ -346,3 +346,21 @@ def test_a_part_measured_again_says_which_commit_it_comes_from():
     md = kdbench.render_markdown(res)
     assert "| losses | `abc1234` | 2026-12-08 02:00 UTC | [0.5, 0.4, 0.3] |" in md
     assert "| book |" not in md  # parts from the base run are not listed again
+
+
+def test_lm_results_are_checked_and_rendered():
+    """results["lm"] (optional part): every method of kdutils.lm with mean and std of each metric, and a table."""
+    from kdutils import lm
+
+    stat = {"mean": 1.0, "std": 0.1}
+    good = {"seeds": [0, 1, 2], "teacher_seconds": 5.0, "seconds": 80.0,
+            **{m: {k: dict(stat) for k in kdbench.LM_METRICS} for m in lm.METHODS}}
+    assert kdbench.lm_problems(good) == []
+    bad = json.loads(json.dumps(good))
+    del bad["on_policy_rkl"]["true_nll"]
+    bad["word_kd"]["validity"] = {"mean": "x", "std": 0.1}
+    problems = kdbench.lm_problems(bad)
+    assert any("lm.on_policy_rkl.true_nll" in p for p in problems) and any("lm.word_kd.validity" in p for p in problems)
+    md = kdbench.render_markdown({"machine": {"cpu": "x", "cores": 2, "torch": "2", "python": "3", "date_utc": "d",
+                                              "platform": "p"}, "lm": good})
+    assert "## 6. Distilling language models" in md and "| on_policy_rkl |" in md

@@ -719,7 +719,7 @@ def test_no_space_before_percent_in_the_built_chinese_pages(built_book):
 # Keys that differ by design between _config.yml and the Chinese edition's (dotted paths): the
 # only keys zh/_config.override.yml may set.
 CONFIG_DIFFERS = {
-    "title", "exclude_patterns", "repository.path_to_book", "sphinx.config.language",
+    "title", "author", "exclude_patterns", "repository.path_to_book", "sphinx.config.language",
     "sphinx.config.kd_other_edition", "sphinx.config.kd_glossary_path", "sphinx.config.kd_exercises_dir",
     "sphinx.config.kd_pdf_link", "sphinx.config.html_theme_options.search_bar_text",
     "sphinx.local_extensions.kd_glossary",

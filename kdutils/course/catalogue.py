@@ -23,7 +23,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = ["Submission", "catalogue", "write", "write_demo_class", "build", "solution_cells", "solution_source",
-           "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "FINAL", "FINAL_LABELS_ONLY", "FINAL_KD_TRAIN", "LOSSES_BUGS", "DL_ON_BROKEN_KD", "FIRST_FAILING", "ARGS",
+           "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "FINAL", "FINAL_LABELS_ONLY", "FINAL_KD_TRAIN", "FINAL_ALL_LABELS", "FINAL_GLOBAL_SPLITS", "LOSSES_BUGS", "DL_ON_BROKEN_KD", "FIRST_FAILING", "ARGS",
            "ALT_LOSSES", "TAMPER_LOSSES", "LOSSES_OTHERS", "PEEK_HIDDEN", "TRAINING", "DEMO", "WORDS_ZH", "ZH_ASSIGNMENTS",
            "in_language"]
 
@@ -393,6 +393,31 @@ FINAL_KD_TRAIN = ("def distil_student(teacher, loader, epochs):\n"
                   "    kd.train.train_distillation(student, teacher, loader, T=4.0, alpha=0.9,\n"
                   "                                config=kd.train.TrainConfig(epochs=epochs, lr=1e-2))\n"
                   "    return student\n\n\nEPOCHS = 60")
+#: Issue 23 §4.1, the loophole a student found: the full digits training split (1,077 labels, loaded again with
+#: kd.data.load_splits) through the student's own distill_one_epoch with alpha=0, once per epoch; passed 0.9756.
+FINAL_ALL_LABELS = ("def distil_student(teacher, loader, epochs):\n"
+                    "    full = kd.data.load_splits('digits')\n"
+                    "    big = kd.data.make_loader(full.X_train, full.y_train, batch_size=32, shuffle=True)\n"
+                    "    student = kd.models.build_model(kd.models.student_config(hidden=32))\n"
+                    "    optimizer = torch.optim.Adam(student.parameters(), lr=1e-2)\n"
+                    "    for _ in range(epochs):\n"
+                    "        distill_one_epoch(student, teacher, big, optimizer, T=1.0, alpha=0.0)\n"
+                    "    return student\n\n\nEPOCHS = 30")
+#: The same through the notebook's own ``splits`` (no loading call), with a hand-written forward ``x @ W.T``
+#: in a first pass over the full split and the student's distill_one_epoch on the given loader afterwards.
+FINAL_GLOBAL_SPLITS = ("def distil_student(teacher, loader, epochs):\n"
+                       "    student = kd.models.build_model(kd.models.student_config(hidden=32))\n"
+                       "    optimizer = torch.optim.Adam(student.parameters(), lr=1e-2)\n"
+                       "    lin1, lin2 = [m for m in student.modules() if isinstance(m, nn.Linear)]\n"
+                       "    X, y = splits.X_train, splits.y_train\n"
+                       "    for _ in range(20):\n"
+                       "        for i in range(0, len(X), 32):\n"
+                       "            h = torch.relu(X[i:i + 32].flatten(1) @ lin1.weight.T + lin1.bias)\n"
+                       "            loss = F.cross_entropy(h @ lin2.weight.T + lin2.bias, y[i:i + 32])\n"
+                       "            optimizer.zero_grad(); loss.backward(); optimizer.step()\n"
+                       "    for _ in range(epochs):\n"
+                       "        distill_one_epoch(student, teacher, loader, optimizer, T=4.0, alpha=0.9)\n"
+                       "    return student\n\n\nEPOCHS = 5")
 
 TRAINING = [
     Submission("solution", "training", "the reference solution", full_marks=True),
@@ -404,6 +429,14 @@ TRAINING = [
                                             "student's own distill_one_epoch",
                cells={FINAL: FINAL_KD_TRAIN}, lose=("test_final_student",),
                words=("kd.train.train_distillation",)),
+    Submission("final_all_labels", "training", "final task trained on all 1,077 training labels (kd.data.load_splits "
+                                               "inside distil_student, the student's distill_one_epoch with alpha=0)",
+               cells={FINAL: FINAL_ALL_LABELS}, lose=("test_final_student",),
+               words=("not among the 100 images of the loader", "kd.data.load_splits")),
+    Submission("final_global_splits", "training", "final task pre-trained on the notebook's full training split with "
+                                                  "a hand-written forward pass, then distilled on the loader",
+               cells={FINAL: FINAL_GLOBAL_SPLITS}, lose=("test_final_student",),
+               words=("not among the 100 images of the loader",)),
     Submission("blank", "training", "the released notebook, untouched", blank=(FIT, DOE, ACC, FINAL),
                lose=tests_of(FIT) + tests_of(DOE) + tests_of(ACC) + ("test_final_student",)),
     Submission("bug_a", "training", "buggy: own predictions as the target, no zero_grad, a percentage",
@@ -526,6 +559,8 @@ WORDS_ZH = {
     "never called your distill_one_epoch": "从未调用你的 distill_one_epoch",
     "100 labels alone": "只用这 100 个硬标签训练",
     "kd.train.train_distillation": "调用了 kd.train.train_distillation",
+    "not among the 100 images of the loader": "不在所给 loader 的 100 张图像之中",
+    "kd.data.load_splits": "它调用了 kd.data.load_splits",
     "student's own output": "学生模型自己的输出",
     "zero_grad()": "zero_grad()",
     "percentage": "返回的是百分数",

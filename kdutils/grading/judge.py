@@ -386,6 +386,11 @@ def judge_fit(name: str, check, part: str, hidden: bool, res: dict) -> dict:
 
 
 # ----- the final student ----------------------------------------------------------------------------
+#: the data loaders the kernel's spy names (kernel._DATA_LOADERS), as a student calls them
+_LOADERS = {'load_splits': 'kd.data.load_splits', 'load_digits': 'sklearn.datasets.load_digits',
+            'load_mnist': "kd.data.load_splits('mnist')", 'fetch_openml': 'sklearn.datasets.fetch_openml'}
+
+
 def judge_final(name: str, check, part: str, hidden: bool, res: dict) -> dict:
     """Verdict on the grader's own run of the student's ``distil_student`` (``kernel.run_final``).
 
@@ -400,6 +405,10 @@ def judge_final(name: str, check, part: str, hidden: bool, res: dict) -> dict:
         return verdict("final.error", error=res["error"])
     if res.get("library"):
         return verdict("final.library_loop", loop=res["library"][0])
+    if res.get("foreign_rows"):
+        loaded = res.get("loaded") or []
+        return verdict("final.other_data", rows=res["foreign_rows"], n=len(final_transfer_set()[1]),
+                       loaded=(say("final.other_data.loaded", call=_LOADERS.get(loaded[0], loaded[0])) if loaded else ""))
     if "returned" in res:
         return verdict("final.returned_type", type=res["returned"])
     params = res["params"]
@@ -423,5 +432,6 @@ def judge_final(name: str, check, part: str, hidden: bool, res: dict) -> dict:
     if calls != epochs:
         return verdict("final.epoch_calls", calls=calls, epochs=epochs)
     if acc < FINAL_ACCURACY:
-        return verdict("final.below_target", acc=acc, target=FINAL_ACCURACY, epochs=epochs, max_epochs=FINAL_MAX_EPOCHS)
+        return verdict("final.below_target" if epochs < FINAL_MAX_EPOCHS else "final.below_target_at_max",
+                       acc=acc, target=FINAL_ACCURACY, epochs=epochs, max_epochs=FINAL_MAX_EPOCHS)
     return verdict("final.ok", ok=True, acc=acc, target=FINAL_ACCURACY, epochs=epochs)

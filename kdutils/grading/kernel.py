@@ -60,7 +60,7 @@ class CheckFailed(AssertionError):
 
 # Pristine references, captured at import time.
 _type, _isinstance, _float, _int, _list, _bool, _callable, _len = type, isinstance, float, int, list, bool, callable, len
-_getattr, _id = getattr, id
+_getattr, _id, _tuple = getattr, id, tuple
 _Exception, _AssertionError = Exception, AssertionError
 _Tensor, _Module, _Param = torch.Tensor, nn.Module, nn.Parameter
 _size, _is_floating, _requires_grad_ = torch.Tensor.size, torch.Tensor.is_floating_point, torch.Tensor.requires_grad_
@@ -555,6 +555,57 @@ def run_accuracy(name: str, check, fn, part: str | None = None, hidden=False) ->
     _judge(name, part, hidden, res)
 
 
+class _DataGuard(torch.overrides.TorchFunctionMode):
+    """While ``distil_student`` runs: every torch call that combines a tensor requiring gradients with a
+    64-feature data tensor (a batch of digits images, as rows or, transposed, as columns) while gradients are
+    on, is a training computation; each such data row must be one of the transfer set's rows, exactly.
+
+    Records how many rows from elsewhere (the full training split, the test split, noised or shifted images)
+    were trained on. Evaluations under ``torch.no_grad()`` are not counted. Catches ``student(x)``,
+    ``student.forward(x)`` and a hand-written ``x @ W.T`` alike (issue 23 §4.1).
+    """
+
+    def __init__(self, X):
+        super().__init__()
+        X = X.detach().to(torch.float32)
+        self.image = _tuple(X.shape[-2:]) if X.dim() >= 3 else None  # (8, 8): images not yet flattened
+        self.width = w = X[0].numel()
+        self.allowed = {r.tobytes() for r in X.reshape(-1, w).contiguous().numpy()}
+        self.foreign = 0
+        self.seen = 0
+
+    def _check(self, t) -> None:
+        w = self.width
+        with _NoTorchFunction():
+            if t.dim() >= 1 and t.shape[-1] == w:
+                rows = t.detach().to(torch.float32).reshape(-1, w)
+            elif self.image is not None and t.dim() >= 2 and _tuple(t.shape[-2:]) == self.image:
+                rows = t.detach().to(torch.float32).reshape(-1, w)
+            elif t.dim() >= 2 and t.shape[-2] == w:
+                rows = t.detach().to(torch.float32).transpose(-1, -2).reshape(-1, w)
+            else:
+                return
+            rows = rows.contiguous().numpy()
+        self.seen += _len(rows)
+        for r in rows:
+            if r.tobytes() not in self.allowed:
+                self.foreign += 1
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if _is_grad_enabled():
+            flat = [a for a in (*args, *kwargs.values()) if _isinstance(a, _Tensor)]
+            if _len(flat) >= 2 and True in [a.requires_grad for a in flat]:
+                for a in flat:
+                    if not a.requires_grad and _is_floating(a):
+                        self._check(a)
+        return func(*args, **kwargs)
+
+
+#: what a distil_student may not call while it trains: loading data other than the loader it is given
+_DATA_LOADERS = {"load_splits", "load_digits", "load_mnist", "fetch_openml"}
+
+
 class _TrainingSpy:
     """Profiler hook: counts calls of the student's ``distill_one_epoch``, records ``kdutils.train``'s loops."""
 
@@ -562,6 +613,7 @@ class _TrainingSpy:
         self.code = code
         self.epoch_calls = 0
         self.library: list[str] = []
+        self.loaded: list[str] = []
 
     def __call__(self, frame, event, arg):
         if event == "call":
@@ -570,6 +622,8 @@ class _TrainingSpy:
                 self.epoch_calls += 1
             elif code.co_filename == _TRAIN_FILE and code.co_name in _LIBRARY_LOOPS and code.co_name not in self.library:
                 self.library.append(code.co_name)
+            elif code.co_name in _DATA_LOADERS and code.co_name not in self.loaded:
+                self.loaded.append(code.co_name)
 
 
 def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
@@ -604,6 +658,8 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
     loader = _DataLoader(_TensorDataset(decode(setup["X"]), decode(setup["y"])), batch_size=setup["batch_size"],
                          shuffle=True, generator=_Generator().manual_seed(setup["seed"]))
     spy = _TrainingSpy(_getattr(epoch_fn, "__code__", None))
+    X = decode(setup["X"])
+    guard = _DataGuard(X)
     res: dict = {"epochs": epochs}
 
     def train():
@@ -611,7 +667,8 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
             _manual_seed(setup["seed"])
             _setprofile(spy)
             try:
-                model = train_fn(_deepcopy(teacher), loader, epochs)
+                with guard:
+                    model = train_fn(_deepcopy(teacher), loader, epochs)
             finally:
                 removed = _getprofile() is not spy
                 _setprofile(None)
@@ -627,6 +684,8 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
     _within_budget(train_fn, train, FINAL_HANG_SECONDS, caller="distil_student")
     res["epoch_calls"] = spy.epoch_calls
     res["library"] = spy.library
+    res["loaded"] = spy.loaded
+    res["foreign_rows"] = guard.foreign
     v = _request("judge", name, part, False, results=res)
     if not v["ok"]:
         raise _AssertionError(v["message"])

@@ -213,6 +213,13 @@ MESSAGES: dict[str, str] = {
                           "call it once per epoch"),
     "final.below_target": ("test accuracy {acc:.4f} is below the target {target} after {epochs} epochs: train longer "
                            "(up to {max_epochs} epochs), or check T, alpha and the learning rate"),
+    "final.below_target_at_max": ("test accuracy {acc:.4f} is below the target {target} after {epochs} epochs, the most "
+                                  "allowed: more epochs will not do it; check T, alpha and the learning rate"),
+    "final.other_data": ("distil_student trained on {rows} image(s) that are not among the {n} images of the "
+                         "loader it was given{loaded}: the student may learn only from those images and the "
+                         "teacher's soft labels for them (no other split, no changed or added images). "
+                         "Evaluate under torch.no_grad()."),
+    "final.other_data.loaded": " (it called {call})",
     "final.ok": "test accuracy {acc:.4f} (target {target}) after {epochs} epochs of your distill_one_epoch",
     # --- any check: a student function that does not return (rules.HANG_SECONDS) -------------------
     "hang.first": ("your {name} did not return within {seconds:g} s; an infinite loop? The grader stopped it, and "

@@ -193,6 +193,12 @@ MESSAGES_ZH: dict[str, str] = {
     "final.epoch_calls": "epochs={epochs} 时 distil_student 调用了 {calls} 次你的 distill_one_epoch：每轮调用一次",
     "final.below_target": ("训练 {epochs} 轮后测试集准确率 {acc:.4f} 低于目标 {target}：训练更多轮"
                            "（最多 {max_epochs} 轮），或检查 T、alpha 和学习率"),
+    "final.below_target_at_max": ("训练 {epochs} 轮（允许的最多轮数）后测试集准确率 {acc:.4f} 仍低于目标 {target}："
+                                  "再多训练也不行；请检查 T、alpha 和学习率"),
+    "final.other_data": ("distil_student 用了 {rows} 张不在所给 loader 的 {n} 张图像之中的图像来训练{loaded}："
+                         "学生模型只能从这些图像（迁移集）和教师模型对它们给出的软标签中学习"
+                         "（不能用其他数据划分，也不能改动或添加图像）。评估请放在 torch.no_grad() 下。"),
+    "final.other_data.loaded": "（它调用了 {call}）",
     "final.ok": "测试集准确率 {acc:.4f}（目标 {target}），用你的 distill_one_epoch 训练了 {epochs} 轮",
     # --- any check: a student function that does not return (rules.HANG_SECONDS) -------------------
     "hang.first": ("你的 {name} 在 {seconds:g} 秒内没有返回；是死循环吗？评分程序已停止它，"

@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("path", ["downloaded/losses/archive/x.zip", "submitted/alice/losses/losses.ipynb",
                                   "autograded/alice/losses/losses.ipynb", "feedback/alice/losses/losses.html",
                                   "release/losses/losses.ipynb", "exports/feedback-losses.zip", "grades.csv",
-                                  "roster.csv", "roster-2026.csv", "gradebook.db", ".nbgrader.log"])
+                                  "roster.csv", "roster-2026.csv", "gradebook.db", ".nbgrader.log",
+                                  "lms/losses.json"])
 def test_student_data_is_git_ignored(path):
     proc = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
     assert proc.returncode == 0, f"{path} is not git-ignored"

@@ -114,6 +114,7 @@ def one_job(template, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_one_job_matches_the_catalogue(one_job):
     assert set(one_job) == set(CLASS)
     score, maximum, n = one_job["solution"]
@@ -124,6 +125,7 @@ def test_one_job_matches_the_catalogue(one_job):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs,stock", [(2, False), (4, False), (2, True)], ids=["2", "4", "2-stock-kernels"])
+@pytest.mark.full
 def test_parallel_jobs_give_the_same_gradebook(template, one_job, tmp_path, jobs, stock):
     """Also with ordinary kernels and a worker per kernel (``--no-zygote --private-workers``), as stock nbgrader."""
     root = _copy(template, tmp_path / f"j{jobs}")
@@ -155,6 +157,7 @@ def _nbgrader_children(root: Path) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_sigkill_mid_batch_then_rerun_loses_nothing(template, one_job, tmp_path):
     root = _copy(template, tmp_path / "killed")
     status = root / "grading_status" / "losses"
@@ -211,6 +214,7 @@ def test_a_missing_notebook_a_dead_kernel_and_a_swallowed_interrupt_are_named_fa
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_a_student_who_kills_the_zygote_costs_only_their_own_points(template, one_job, tmp_path):
     """The zygote is every forked kernel's parent; killing it kills the kernels in flight. Those students are
     graded again with ordinary kernels, where the same code kills only the student's own nbgrader."""
@@ -229,6 +233,7 @@ def test_a_student_who_kills_the_zygote_costs_only_their_own_points(template, on
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_after_the_zygote_died_a_student_who_fails_alone_is_graded_once(template, tmp_path):
     """Only students whose kernel came from the zygote are graded again: a later crash, already in an ordinary
     kernel, is its own student's failure and is not graded twice."""

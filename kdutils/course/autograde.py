@@ -35,7 +35,6 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import re
 import shutil
 import signal
 import socket
@@ -48,8 +47,8 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import datetime, timezone
 from pathlib import Path
 
-import nbformat
 
+from .failures import from_nbgrader_output, notebook_problems
 from .gradestatus import StatusRecord, read_records, write_record
 
 __all__ = ["autograde", "parse_shard", "in_shard", "submitted_students", "default_db_url", "gradebook_scores",
@@ -64,8 +63,6 @@ ZYGOTE_GRACE = 1.0
 #: how often a student whose nbgrader failed on a locked database is started again
 DB_RETRIES = 4
 _LOCKED = ("database is locked", "There was an error accessing the nbgrader database")
-#: words of the grader's diagnosis of a student function that overran its time budget (messages "hang.*")
-_HANG = "; an infinite loop?"
 
 
 class AutogradeError(RuntimeError):
@@ -191,7 +188,7 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 
 def _problems(course: Path, student: str, assignment: str, notebooks: list[str]) -> list[dict]:
-    """Cells of the autograded notebooks that timed out or lost their kernel, and missing notebooks."""
+    """Missing notebooks, and the failures recorded in the autograded ones (``failures.notebook_problems``)."""
     out = []
     sub_dir = Path(course) / "submitted" / student / assignment
     ag_dir = Path(course) / "autograded" / student / assignment
@@ -199,51 +196,9 @@ def _problems(course: Path, student: str, assignment: str, notebooks: list[str])
         if not (sub_dir / f"{name}.ipynb").exists():
             out.append({"notebook": name, "cell": "", "kind": "missing_notebook",
                         "message": f"{name}.ipynb was not submitted"})
-            continue
-        path = ag_dir / f"{name}.ipynb"
-        if not path.exists():
-            continue
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-            for o in cell.get("outputs", []):
-                if o.get("output_type") != "error":
-                    continue
-                ename = o.get("ename", "")
-                if ename in ("KeyboardInterrupt", "CellTimeoutError"):
-                    out.append({"notebook": name, "cell": gid, "kind": "timeout",
-                                "message": "the cell did not finish within the per-cell timeout and was interrupted"})
-                elif ename == "DeadKernelError" or "Kernel died" in o.get("evalue", ""):
-                    out.append({"notebook": name, "cell": gid, "kind": "dead_kernel",
-                                "message": "the kernel died while running this cell"})
-                elif _HANG in o.get("evalue", ""):
-                    out.append({"notebook": name, "cell": gid, "kind": "hang",
-                                "message": o["evalue"].split("\n")[0][:300]})
+        elif (ag_dir / f"{name}.ipynb").exists():
+            out += notebook_problems(ag_dir / f"{name}.ipynb")
     return out
-
-
-def _cell_preview(log: str) -> str:
-    """The first line of the cell nbclient quotes in its last error ("Here is a preview of the cell contents")."""
-    m = list(re.finditer(r"preview of the cell contents:\s*\n\s*-+\s*\n\s*(.+)", log))
-    return m[-1].group(1).strip()[:120] if m else ""
-
-
-def _reason_from_log(log: str, returncode: int) -> tuple[str, list[dict]]:
-    """A one-line reason and the problems, from nbgrader's output of a failed run."""
-    if returncode < 0:
-        return f"nbgrader was killed by signal {signal.Signals(-returncode).name}", []
-    cell = _cell_preview(log)
-    where = f" in the cell {cell!r}" if cell else ""
-    if "DeadKernelError" in log or "Kernel died" in log:
-        return f"the kernel died{where} (a crash in the student's code?); nothing of this notebook was saved", [
-            {"notebook": "", "cell": cell, "kind": "dead_kernel", "message": "the kernel died"}]
-    if "CellTimeoutError" in log or "kernel became unresponsive" in log:
-        return (f"a cell did not return within the timeout and ignored the interrupt{where} (an infinite loop "
-                "that swallows KeyboardInterrupt?); nothing of this notebook was saved"), [
-            {"notebook": "", "cell": cell, "kind": "unresponsive_kernel", "message": "cell ignored the interrupt"}]
-    errors = [l.strip() for l in log.splitlines() if "ERROR" in l or "Error:" in l]
-    errors = [e for e in errors if "Please see the" not in e and "There was an error processing" not in e] or errors
-    return f"nbgrader exited with code {returncode}" + (f": {errors[-1][:300]}" if errors else ""), []
 
 
 def _wait(p: subprocess.Popen, timeout: float | None) -> tuple[str, int | None]:
@@ -349,7 +304,7 @@ class _Runner:
         if rc is None:
             status, reason = "failed", f"took longer than --student-timeout {self.student_timeout:g} s; killed"
         elif rc != 0:
-            status, (reason, more) = "failed", _reason_from_log(log, rc)
+            status, (reason, more) = "failed", from_nbgrader_output(log, rc)
             problems += more
         else:
             status, reason = "graded", ""

@@ -18,7 +18,7 @@ help:
 	@echo "make zh-check    name every Chinese paragraph whose English changed since it was translated (seconds)"
 	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader, English and Chinese (no gradebook entry is kept)"
 	@echo "make course-secret  once per course: the secret the hidden tests' cases derive from"
-	@echo "make student-dist   dist/kd-student.zip: the released notebooks and how to install kdutils (no answers)"
+	@echo "make student-dist   dist/kd-student.zip: the released notebooks and how to install kdutils (no answers; needs make course-secret, or PUBLIC=1)"
 	@echo "make grade-demo  autograde the bundled demo class in a temporary course"
 	@echo "make bench       measure build, grading, distillation quality and speed"
 	@echo "make test-course the course workflow tests (zip_collect, one term end to end, exchange with two Unix users)"
@@ -110,7 +110,7 @@ course-secret: venv
 
 # What students may be given: the released notebooks and kdutils's install line, as dist/kd-student.zip.
 student-dist: venv
-	$(BIN)/python -m kdutils.course student-dist
+	$(BIN)/python -m kdutils.course student-dist $(if $(PUBLIC),--public)
 
 test-course: venv
 	$(BIN)/python -m pytest -q tests/test_course_*.py

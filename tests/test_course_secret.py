@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -277,3 +278,39 @@ def test_the_chinese_releases_leak_no_chinese_model_answer():
     with zipfile.ZipFile(buf, "a") as z:
         z.write(ROOT / "solutions" / "losses_zh" / "losses_zh.ipynb", "losses_zh/extra.ipynb")
     assert any("solution" in f for f in dist.leaks(buf.getvalue(), bad))
+
+
+def test_student_dist_refuses_a_course_without_a_secret_unless_public(tmp_path):
+    """Issue 23 §4.2: without a secret the released hidden cases are the graded ones: refuse, naming the commands."""
+    root = course.make_course(tmp_path / "nosecret")
+    proc = subprocess.run([sys.executable, "-m", "kdutils.course", "student-dist"], cwd=root,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "this course has no secret" in proc.stderr, proc.stdout + proc.stderr
+    from kdutils.course.report import hints
+    assert hints(proc.stderr) == ["python -m kdutils.course secret",
+                                  *(f"nbgrader generate_assignment {a} --force" for a in dist.RELEASES),
+                                  "python -m kdutils.course student-dist --public"]
+    assert not (root / "dist").exists()
+    with pytest.raises(dist.NoSecret):
+        dist.student_dist(root, tmp_path / "x.zip", assignments=("losses",))
+
+
+@pytest.mark.slow
+def test_the_commands_student_dist_names_work_as_printed(tmp_path):
+    """Issue 23 §2.2 for student-dist: each `run:` line, run as printed, and the zip is then built."""
+    import shlex
+
+    from kdutils.course.report import hints
+    root = course.make_course(tmp_path / "nosecret")
+    (root / "exercises").mkdir()
+    refused = subprocess.run([sys.executable, "-m", "kdutils.course", "student-dist", "--lang", "en"], cwd=root,
+                             capture_output=True, text=True)
+    cmds = hints(refused.stderr)
+    assert cmds[-1] == "python -m kdutils.course student-dist --public"
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    for cmd in cmds[:-1]:  # the secret, then the keyed gradebook: after them the zip is built without --public
+        proc = subprocess.run(shlex.split(cmd), cwd=root, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, (cmd, proc.stdout, proc.stderr)
+    built = subprocess.run([sys.executable, "-m", "kdutils.course", "student-dist", "--lang", "en"], cwd=root,
+                           env=env, capture_output=True, text=True)
+    assert built.returncode == 0 and (root / "dist" / "kd-student.zip").is_file(), built.stdout + built.stderr

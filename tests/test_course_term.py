@@ -35,6 +35,7 @@ import pytest
 
 from kdutils import course
 from kdutils.course import catalogue as cat
+from kdutils.course.report import hints
 
 pytestmark = [pytest.mark.slow, pytest.mark.full]
 A = "losses"
@@ -101,6 +102,10 @@ def term(tmp_path_factory):
     due = (dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)).replace(microsecond=0, tzinfo=None)
     out["due"] = due
 
+    # the lowered time limit in the course's own configuration, so the commands the report prints inherit it
+    with open(root / "nbgrader_config.py", "a") as fh:
+        fh.write(f"\nc.Execute.timeout = {TIMEOUT}\nc.ExecutePreprocessor.timeout = {TIMEOUT}\n")
+
     # 1. roster, 2. due date and release
     (root / "roster.csv").write_text(ROSTER)
     course.nbgrader("db", "student", "import", "roster.csv", cwd=root)
@@ -136,6 +141,11 @@ def term(tmp_path_factory):
 
     # 5. autograde (a student's failure makes nbgrader exit 1; the others are graded)
     out["autograde"] = course.nbgrader("autograde", A, "--force", f"--Execute.timeout={TIMEOUT}", cwd=root, check=False)
+    # issue 23 §2.1: an older status record of `kdutils.course autograde` for kdalice, whose submission changed
+    # since; the stock autograde above is newer and must win
+    from kdutils.course.gradestatus import StatusRecord, write_record
+    old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(hours=1)).isoformat(timespec="seconds")
+    write_record(root, StatusRecord("kdalice", A, "graded", submission_sha256="0" * 64, started=old, finished=old))
     # 6. report
     out["report1"] = kdcourse("report", A, cwd=root, check=False)
     # 7. feedback before manual grading, then "manual grading" (what formgrader stores), feedback again
@@ -160,11 +170,29 @@ def term(tmp_path_factory):
     out["alice_feedback"] = sorted(alice_home.glob(f"{A}/feedback/*/*.html"))
     out["report3"] = kdcourse("report", A, "--allow-pending", cwd=root, check=False)
     course.nbgrader("export", cwd=root)
-    with open(root / "grades.csv", newline="") as fh:
+    with open(root / "grades.csv", newline="", encoding="utf-8-sig") as fh:
         out["grades"] = {r["student_id"]: r for r in csv.DictReader(fh)}
+
+    # issue 23 §2.2: every command the first report printed, run as printed
+    out["hints"] = [(cmd, run_hint(cmd, root)) for cmd in hints(out["report1"].stdout)]
+    # issue 23 §2.3: an extension after autograding leaves bob's penalty stale; the report flags it and its
+    # command fixes it
+    out["extend2"] = kdcourse("extend", A, "bob", "--days", "2", cwd=root)
+    out["report4"] = kdcourse("report", A, "--allow-pending", cwd=root, check=False)
+    out["stale_fix"] = [(cmd, run_hint(cmd, root)) for cmd in hints(out["report4"].stdout) if "--student=bob" in cmd]
+    out["report5"] = kdcourse("report", A, "--allow-pending", cwd=root, check=False)
     yield out
     shutil.rmtree(shared, ignore_errors=True)
     subprocess.run(["userdel", "kdalice"], capture_output=True)
+
+
+def run_hint(cmd: str, root: Path) -> subprocess.CompletedProcess:
+    """A command a tool printed, run as printed (``nbgrader`` and ``python`` of this environment)."""
+    import shlex
+
+    bindir = str(Path(sys.executable).parent)
+    env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}", PYTHONHASHSEED="0", MPLBACKEND="Agg")
+    return subprocess.run(shlex.split(cmd), cwd=root, env=env, capture_output=True, text=True, timeout=900)
 
 
 def _score(page: str) -> str:
@@ -238,3 +266,45 @@ def test_checksum_warnings_are_exactly_the_test_cells_with_hidden_tests(term):
     hidden = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "BEGIN HIDDEN TESTS" in c.source}
     assert hidden and set(warned) == hidden
     assert len(warned) == len(hidden) * 4, (len(warned), len(hidden))  # four submissions were autograded
+
+
+def test_a_stock_autograde_after_a_kdutils_one_wins_in_the_report(term):
+    """Issue 23 §2.1: kdalice's older status record (another digest) does not make her 'resubmitted'."""
+    text = term["report1"].stdout
+    assert "resubmitted" not in text and "kdalice:" not in text.split("FAILED TO GRADE")[1].split("MANUAL GRADING")[0]
+
+
+def test_every_command_the_report_prints_works(term):
+    """Issue 23 §2.2: each `run:` line of the report, run as printed, is accepted and does its work."""
+    ran = term["hints"]
+    cmds = [c for c, _ in ran]
+    assert f"nbgrader autograde {A} --force --student=dave" in cmds and f"nbgrader autograde {A} --force --student=erin" in cmds
+    assert f"nbgrader generate_feedback {A} --force" in cmds, cmds
+    for cmd, proc in ran:
+        out = proc.stdout + proc.stderr
+        assert "must be specified" not in out and "Unrecognized" not in out and "usage:" not in out.lower(), (cmd, out)
+        student = re.search(r"--student=(\S+)", cmd)
+        if student:  # nbgrader worked on that student (dave's kernel dies again: exit 1 is his, not the command's)
+            assert proc.returncode in (0, 1) and f"submitted/{student.group(1)}/{A}" in out, (cmd, out)
+        else:
+            assert proc.returncode == 0, (cmd, out)
+
+
+def test_a_stale_penalty_is_flagged_with_the_command_that_fixes_it(term):
+    """Issue 23 §2.3: an extension after autograding leaves bob's stored penalty; report says so and the command
+    it prints clears it."""
+    assert f"run: nbgrader autograde {A} --force --student=bob" in term["extend2"].stdout, term["extend2"].stdout
+    r4 = term["report4"].stdout
+    stale = r4.split("STALE LATE PENALTY")[1]
+    assert re.search(r"bob: stored penalty [\d.]+ points, but at the current due date .* UTC.*penalty 0 points", stale), r4
+    assert f"run: nbgrader autograde {A} --force --student=bob" in stale
+    assert "PENDING" in r4
+    ((cmd, proc),) = term["stale_fix"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "STALE LATE PENALTY" not in term["report5"].stdout, term["report5"].stdout
+    assert not re.search(r"^  bob: .* h late", term["report5"].stdout, re.M), term["report5"].stdout
+
+
+def test_due_dates_in_the_report_carry_their_time_zone(term):
+    late = term["report1"].stdout.split("\nLATE\n")[1]
+    assert re.search(r"bob: 6\.0 h late \(due \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC, extension 24 h\)", late), late

@@ -299,8 +299,8 @@ class LMSCollector(FileNameCollectorPlugin):
         release = coursedir.format_path(coursedir.release_directory, ".", coursedir.assignment_id)
         released = {f for f in os.listdir(release) if f.endswith(".ipynb")} if os.path.isdir(release) else set()
         if not released:
-            self._fail(f"no released notebooks in {release}: run `nbgrader generate_assignment "
-                       f"{coursedir.assignment_id}` first")
+            self._fail(f"no released notebooks in {release}; run: nbgrader generate_assignment "
+                       f"{coursedir.assignment_id} --force")
         roster, lms_ids, names, emails = self._roster()
         participants = None
         if self.moodle_worksheet:

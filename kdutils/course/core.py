@@ -16,7 +16,8 @@ ASSIGNMENTS = ("losses", "training")
 #: Notebook metadata that nbgrader or Jupyter rewrite on every run; ignored when comparing releases.
 VOLATILE_METADATA = ("execution", "collapsed", "scrolled", "jupyter", "trusted", "ExecuteTime")
 
-__all__ = ["ROOT", "ASSIGNMENTS", "VOLATILE_METADATA", "nbgrader", "normalized", "make_course", "read_scores"]
+__all__ = ["ROOT", "ASSIGNMENTS", "VOLATILE_METADATA", "nbgrader", "normalized", "make_course", "read_scores",
+           "gradebook_problems"]
 
 
 def nbgrader(*args: str, cwd: Path, check: bool = True, timeout: float | None = None) -> subprocess.CompletedProcess:
@@ -66,4 +67,38 @@ def read_scores(course: Path, assignment: str) -> dict[str, dict[str, float]]:
                 for grade in nb.grades:
                     if grade.cell.max_score and grade.auto_score is not None:
                         out.setdefault(sub.student_id, {})[grade.name] = float(grade.score)
+    return out
+
+
+def gradebook_problems(db_url: str, assignment: str) -> list[str]:
+    """What a gradebook lacks for grading ``assignment`` so that no grade is lost: the roster (without it a
+    student with no submission vanishes from ``report`` and ``export``) and the assignment's due date (without
+    it every late penalty is silently 0). Each item names the command that adds it. Empty when nothing is
+    missing, or when the database cannot be opened (``autograde`` then says why)."""
+    from nbgrader.api import Gradebook, MissingEntry
+    from sqlalchemy.engine import make_url
+
+    try:
+        shown = make_url(db_url).render_as_string(hide_password=True)
+    except Exception:
+        shown = "<db url>"
+    shown = f"'{shown}'" if any(c in shown for c in "&?;$ ") else shown
+    out = []
+    try:
+        with Gradebook(db_url) as gb:
+            if not gb.students:
+                out.append(f"no students (the roster was never imported into this database):\n"
+                           f"    run: nbgrader db student import roster.csv --CourseDirectory.db_url={shown}")
+            try:
+                a = gb.find_assignment(assignment)
+            except MissingEntry:
+                out.append(f"no assignment {assignment!r}:\n"
+                           f"    run: nbgrader generate_assignment {assignment} --force --CourseDirectory.db_url={shown}")
+            else:
+                if a.duedate is None:
+                    out.append(f"assignment {assignment!r} has no due date (late penalties would all be 0); with "
+                               f"your due date in place of the example:\n    run: nbgrader db assignment add {assignment} "
+                               f"--duedate=\"2026-12-04 23:59:00 Europe/Berlin\" --CourseDirectory.db_url={shown}")
+    except Exception:  # cannot connect, no driver: autograde's own check names it
+        return []
     return out

@@ -15,6 +15,11 @@ nbgrader solution and hidden-test markers, the solution code of each graded func
 What the wheel still holds on purpose (``kdutils/losses.py``, the book's reference losses,
 which the grading worker needs in the student's environment) is explained in the book chapter
 "For instructors".
+
+A course without a secret (``make course-secret``) grades its hidden tests on the public default
+cases, which anyone holding this zip can compute: the command then refuses, naming the two ways on,
+unless ``--public`` says that this is meant (a public or self-study release), and even then prints a
+warning.
 """
 from __future__ import annotations
 
@@ -34,7 +39,16 @@ from .translate import TRANSLATED
 from .secret import PLACEHOLDER, course_key, read_secret
 from .where import course_config, require_course_dir
 
-__all__ = ["DIST_NAME", "build_student_wheel", "forbidden", "leaks", "student_dist"]
+__all__ = ["DIST_NAME", "build_student_wheel", "forbidden", "leaks", "student_dist", "NoSecret", "PUBLIC_WARNING"]
+
+#: printed by ``student-dist --public`` in a course without a secret
+PUBLIC_WARNING = ("WARNING: this course has no secret: its hidden tests are graded on the public default cases, "
+                  "and every student who has this zip can compute them (kd.grading.HIDDEN). Fine for a public or "
+                  "self-study release; for a graded course run `python -m kdutils.course secret` first.")
+
+
+class NoSecret(SystemExit):
+    """``student-dist`` in a course without a secret and without ``--public``."""
 
 DIST_NAME = "kd-student.zip"
 #: How a hidden test cell of solutions/ names its hidden cases (never in a released notebook).
@@ -181,8 +195,19 @@ RELEASES = ASSIGNMENTS + tuple(TRANSLATED)
 LANGUAGES = {"en": ASSIGNMENTS, "zh": tuple(TRANSLATED), "both": RELEASES}
 
 
-def student_dist(root: Path, out: Path | None = None, assignments=RELEASES) -> Path:
-    """Write ``<root>/dist/kd-student.zip`` (or ``out``) after checking that it leaks nothing; return its path."""
+def student_dist(root: Path, out: Path | None = None, assignments=RELEASES, public: bool = False) -> Path:
+    """Write ``<root>/dist/kd-student.zip`` (or ``out``) after checking that it leaks nothing; return its path.
+
+    Refuses (``NoSecret``) in a course without a secret unless ``public``.
+    """
+    if read_secret(root) is None and not public:
+        raise NoSecret(
+            "ERROR: this course has no secret (.kd-course-secret), so its hidden tests are graded on the public "
+            "default cases, which every student with this zip can compute. For a graded course, make a secret and "
+            "record the keyed hidden tests in the gradebook, then build the zip again:\n"
+            "  run: python -m kdutils.course secret\n"
+            + "".join(f"  run: nbgrader generate_assignment {a} --force\n" for a in assignments)
+            + "For a public or self-study release, say so:\n  run: python -m kdutils.course student-dist --public")
     cfg = course_config(root)
     release = root / cfg.release_directory
     out = out or root / "dist" / DIST_NAME
@@ -193,8 +218,8 @@ def student_dist(root: Path, out: Path | None = None, assignments=RELEASES) -> P
             for a in assignments:
                 notebooks = sorted((release / a).glob("*.ipynb"))
                 if not notebooks:
-                    raise SystemExit(f"ERROR: no released notebooks in {release / a}: run `make exercises` "
-                                     f"(or `nbgrader generate_assignment {a}`) first")
+                    raise SystemExit(f"ERROR: no released notebooks in {release / a}; run: nbgrader "
+                                     f"generate_assignment {a} --force")
                 for nb in notebooks:
                     z.write(nb, f"{a}/{nb.name}")
             z.write(wheel, wheel.name)
@@ -215,11 +240,18 @@ def add_parser(sub) -> None:
     p.add_argument("--out", type=Path, default=None, help="where to write the zip (default: dist/kd-student.zip)")
     p.add_argument("--lang", choices=sorted(LANGUAGES), default="both",
                    help="the releases to include: en (losses, training), zh (losses_zh, training_zh) or both (default)")
+    p.add_argument("--public", action="store_true",
+                   help="build the zip in a course without a secret (a public or self-study release: the hidden "
+                        "tests' cases are then the public default, which students can compute)")
 
 
 def run(args) -> int:
+    import sys
+
     root = require_course_dir()
-    path = student_dist(root, args.out, LANGUAGES[args.lang])
+    if args.public and read_secret(root) is None:
+        print(PUBLIC_WARNING, file=sys.stderr)
+    path = student_dist(root, args.out, LANGUAGES[args.lang], public=args.public)
     with zipfile.ZipFile(path) as z:
         names = z.namelist()
     print(f"wrote {path} ({path.stat().st_size / 1e3:.0f} kB): " + ", ".join(names))

@@ -136,6 +136,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
     from .where import course_config, require_course_dir
 
     cd = course_config(require_course_dir())
@@ -145,4 +147,7 @@ def run(args) -> int:
         print(f"ERROR: {e}")
         return 2
     print(f"{args.student} now has {args.assignment} due {due} (UTC)")
+    if (Path(cd.format_path(cd.autograded_directory, args.student, args.assignment))).is_dir():
+        print(f"{args.student} was autograded before the extension: the stored late penalty is stale; grade again:\n"
+              f"  run: nbgrader autograde {args.assignment} --force --student={args.student}")
     return 0

@@ -120,12 +120,14 @@ def _superseded(rec, auto_dir: Path) -> bool:
     return bool(times) and max(times) > finished + 1.0
 
 
-def build_report(root: Path, assignment: str) -> Report:
+def build_report(root: Path, assignment: str, db_url: str | None = None) -> Report:
     from nbgrader.api import Gradebook, MissingEntry
 
     from .late import expected_penalty, policy_of
 
     cd = course_config(root)
+    if db_url:
+        cd.db_url = db_url
     policy = policy_of(cd.config)
     cd.assignment_id = assignment
     rep = Report(assignment)
@@ -166,7 +168,7 @@ def build_report(root: Path, assignment: str) -> Report:
                     if rec is not None and rec.status == "failed":
                         continue  # the status record above says why
                     exc = failures.get(student)
-                    why = f"{exc}: {REASONS.get(exc, 'see .nbgrader.log')}" if exc else f"not autograded yet; {RUN}nbgrader autograde {assignment} --student={student}"
+                    why = f"{exc}: {REASONS.get(exc, 'see .nbgrader.log')}" if exc else "not autograded yet"
                     problems.append(f"{name} has no autograded copy: {why}")
                 else:  # the autograded notebook's own record, on every road (kdutils.course or stock nbgrader)
                     found = notebook_problems(auto_dir / name)
@@ -211,9 +213,12 @@ def add_parser(sub) -> None:
     p.add_argument("assignment")
     p.add_argument("--allow-pending", action="store_true",
                    help="exit 0 even while grading failures or manual grades are pending")
+    p.add_argument("--db-url", default=None,
+                   help="the gradebook's SQLAlchemy URL, if not the course's (CourseDirectory.db_url), e.g. "
+                        "postgresql+psycopg://grader@dbhost/kd")
 
 
 def run(args) -> int:
-    rep = build_report(require_course_dir(), args.assignment)
+    rep = build_report(require_course_dir(), args.assignment, args.db_url)
     print(rep.text())
     return 1 if rep.pending and not args.allow_pending else 0

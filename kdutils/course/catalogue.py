@@ -23,7 +23,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = ["Submission", "catalogue", "write", "write_demo_class", "build", "solution_cells", "solution_source",
-           "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "FINAL", "FINAL_LABELS_ONLY", "FINAL_KD_TRAIN", "FINAL_ALL_LABELS", "FINAL_GLOBAL_SPLITS", "LOSSES_BUGS", "DL_ON_BROKEN_KD", "FIRST_FAILING", "ARGS",
+           "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "FINAL", "FINAL_LABELS_ONLY", "FINAL_KD_TRAIN", "FINAL_ALL_LABELS", "FINAL_GLOBAL_SPLITS", "LOSSES_BUGS", "DL_ON_BROKEN_KD", "NAN_SHOWN", "NOT_WRITTEN", "FIRST_FAILING", "ARGS",
            "ALT_LOSSES", "TAMPER_LOSSES", "LOSSES_OTHERS", "PEEK_HIDDEN", "TRAINING", "DEMO", "WORDS_ZH", "ZH_ASSIGNMENTS",
            "in_language"]
 
@@ -155,6 +155,10 @@ LOSSES_BUGS = {
                    "cross-entropy computed at temperature T"),
     "dl_calls_reference": (DL, "return kd.losses.distillation_loss(student_logits, teacher_logits, labels, T, alpha)",
                            "reference implementation"),
+    # issue 23 §4.4: the teacher's argmax through cross-entropy as the soft term (was only "59.44 times the expected")
+    "dl_teacher_argmax": (DL, "soft = T * T * F.cross_entropy(student_logits / T, teacher_logits.argmax(-1))\n"
+                              "return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)",
+                          "cross-entropy against the teacher's argmax"),
 }
 ARGS = {SM: SM_ARGS, SCE: SCE_ARGS, KD: KD_ARGS, DL: DL_ARGS}
 
@@ -167,7 +171,7 @@ def losses_bug_students() -> list[Submission]:
         ("bug_c", ["softmax_overflow", "sce_log10", "kd_mean", "dl_calls_reference"]),
         ("bug_d", ["kd_T_student_only", "sce_cross_entropy_of_log"]),
         ("bug_e", ["softmax_global_max", "sce_xlogy_swapped", "kd_no_T2"]),
-        ("bug_f", ["sce_constant"]),
+        ("bug_f", ["sce_constant", "dl_teacher_argmax"]),
     ]
     subs = []
     for student, bugs in groups:
@@ -180,6 +184,7 @@ def losses_bug_students() -> list[Submission]:
         if student == "bug_e":  # the reference distillation_loss, on top of this student's kd_kl_loss without T²
             lose.append("test_distillation_loss_example")
             words.append(DL_ON_BROKEN_KD)
+            words.append(NAN_SHOWN)  # issue 23 §4.4: the global max's NaN is shown, not hidden behind "..."
             bugs = bugs + ["a correct distillation_loss calling that kd_kl_loss"]
         subs.append(Submission(student, "losses", "buggy: " + ", ".join(bugs), cells=cells,
                                lose=tuple(lose), words=tuple(words)))
@@ -188,6 +193,10 @@ def losses_bug_students() -> list[Submission]:
 
 #: What a correct distillation_loss calling a kd_kl_loss without T² is told (student bug_e).
 DL_ON_BROKEN_KD = "fix kd_kl_loss first; its T = 4 case fails"
+#: Where the first NaN of an example's output is, past the six values shown (student bug_e's global max).
+NAN_SHOWN = "nan at flat index"
+#: What an untouched released function is told (issue 23 §4.4: was "raised NotImplementedError: . Example:").
+NOT_WRITTEN = "not written yet; replace `raise NotImplementedError()` with your code"
 
 
 # The test cell that each mistake must fail (it may fail others of the same function too).
@@ -211,6 +220,7 @@ FIRST_FAILING = {
     "dl_alpha_swapped": "test_distillation_loss_alpha",
     "dl_ce_at_T": "test_distillation_loss_temperature",
     "dl_calls_reference": "test_distillation_loss_example",
+    "dl_teacher_argmax": "test_distillation_loss_example",
 }
 
 ALT_LOSSES = [
@@ -323,7 +333,7 @@ LOSSES_OTHERS = [
                cells={SM: solution_cells("losses")[SM] + PEEK_HIDDEN}, full_marks=True,
                words=("hidden checks run only in grading",)),
     Submission("blank", "losses", "the released notebook, untouched", blank=(SM, SCE, KD, DL),
-               lose=_EVERY_LOSS_TEST),
+               lose=_EVERY_LOSS_TEST, words=(NOT_WRITTEN,)),
     Submission("partial", "losses", "partial: kd_kl_loss unstable (log of softmax), distillation_loss not done",
                blank=(DL,), cells={KD: fn(KD, KD_ARGS, LOSSES_BUGS["kd_log_of_softmax"][1])},
                lose=("test_kd_kl_loss_stable",) + tests_of(DL), words=("not finite for extreme logits",)),
@@ -438,7 +448,7 @@ TRAINING = [
                cells={FINAL: FINAL_GLOBAL_SPLITS}, lose=("test_final_student",),
                words=("not among the 100 images of the loader",)),
     Submission("blank", "training", "the released notebook, untouched", blank=(FIT, DOE, ACC, FINAL),
-               lose=tests_of(FIT) + tests_of(DOE) + tests_of(ACC) + ("test_final_student",)),
+               lose=tests_of(FIT) + tests_of(DOE) + tests_of(ACC) + ("test_final_student",), words=(NOT_WRITTEN,)),
     Submission("bug_a", "training", "buggy: own predictions as the target, no zero_grad, a percentage",
                cells={FIT: fit_fn("torch.optim.SGD(student.parameters(), lr=lr)",
                                   "F.kl_div(q.log(), q.detach(), reduction='batchmean')"),
@@ -447,13 +457,24 @@ TRAINING = [
                lose=("test_fit_soft_targets_losses", "test_fit_soft_targets_fit", "test_distill_one_epoch_loss",
                      "test_distill_one_epoch_steps", "test_evaluate_accuracy_value", "test_final_student"),
                words=("student's own output", "zero_grad()", "percentage", "fix distill_one_epoch first")),
-    Submission("bug_b", "training", "buggy: loss tensors recorded instead of floats, teacher left in train mode and "
-                                    "with gradients, model not in eval mode",
+    Submission("bug_b", "training", "buggy: loss tensors recorded instead of floats, F.kl_div on probabilities, teacher "
+                                    "left in train mode and with gradients, model not in eval mode",
                cells={FIT: fit_fn("torch.optim.SGD(student.parameters(), lr=lr)",
-                                  "F.kl_div(q.log(), teacher_probs, reduction='batchmean')", record="loss.detach()"),
+                                  "F.kl_div(q, teacher_probs, reduction='batchmean')", record="loss.detach()"),
                       DOE: distill_loop(teacher_eval=False, no_grad=False), ACC: accuracy_fn(eval_mode=False)},
-               lose=("test_fit_soft_targets_losses", "test_distill_one_epoch_teacher", "test_evaluate_accuracy_mode"),
-               words=("not Python floats", "teacher.eval()", "model.eval()")),
+               lose=("test_fit_soft_targets_losses", "test_fit_soft_targets_fit", "test_distill_one_epoch_teacher",
+                     "test_evaluate_accuracy_mode"),
+               words=("not Python floats", "not softmax probabilities", "teacher.eval()", "model.eval()")),
+    Submission("bug_d", "training", "buggy: no zero_grad in fit_soft_targets, a new optimizer of its own in "
+                                    "distill_one_epoch",
+               cells={FIT: fit_fn("torch.optim.SGD(student.parameters(), lr=lr)",
+                                  "F.kl_div(q.log(), teacher_probs, reduction='batchmean')", zero_grad="pass"),
+                      DOE: distill_loop().replace("    teacher.eval()",
+                                                  "    optimizer = torch.optim.SGD(student.parameters(), lr=0.1)\n"
+                                                  "    teacher.eval()")},
+               lose=("test_fit_soft_targets_fit", "test_distill_one_epoch_loss", "test_distill_one_epoch_steps",
+                     "test_final_student"),
+               words=("the gradients add up across steps", "not a new one of your own")),
     Submission("bug_c", "training", "buggy: teacher forward with gradients, student in eval mode, returns a tensor, "
                                     "no torch.no_grad() in evaluation",
                cells={DOE: distill_loop(no_grad=False, student_train=False, ret="torch.tensor(losses).mean()"),
@@ -511,7 +532,8 @@ HANG_LOSSES = [
                                       "the rest is correct",
                cells={KD: fn(KD, KD_ARGS, "while True:\n    pass")},
                lose=tests_of(KD) + tests_of(DL),
-               words=("your kd_kl_loss did not return within 10 s; an infinite loop?", "distillation_loss calls it")),
+               words=("your kd_kl_loss did not return within 10 s; an infinite loop?", "distillation_loss calls it",
+                      "run the cell that defines kd_kl_loss again")),
     Submission("hang_swallow", "losses", "kd_kl_loss loops forever and its bare except swallows every interrupt; "
                                          "the rest is correct",
                cells={KD: fn(KD, KD_ARGS, "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n"
@@ -565,6 +587,13 @@ WORDS_ZH = {
     "zero_grad()": "zero_grad()",
     "percentage": "返回的是百分数",
     "fix distill_one_epoch first": "先修好 distill_one_epoch",
+    "cross-entropy against the teacher's argmax": "针对教师模型 argmax 的交叉熵",
+    NAN_SHOWN: "展平后下标为",
+    NOT_WRITTEN: "还没有实现；把 `raise NotImplementedError()` 换成你的代码",
+    "not softmax probabilities": "不要传 softmax 概率",
+    "the gradients add up across steps": "梯度在各步之间累加",
+    "not a new one of your own": "不要自己新建一个",
+    "run the cell that defines kd_kl_loss again": "重新运行定义 kd_kl_loss 的单元格",
     "not Python floats": "不是 Python float",
     "teacher.eval()": "教师模型处于训练模式",
     "model.eval()": "先调用 model.eval()",

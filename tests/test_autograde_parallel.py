@@ -70,11 +70,13 @@ def test_status_record_round_trip(tmp_path):
 
 def test_output_held_open_by_a_leftover_process_does_not_hang_the_run(monkeypatch):
     """nbgrader has exited but a process it started still holds its stdout: wait OUTPUT_GRACE, not forever."""
-    monkeypatch.setattr(ag, "OUTPUT_GRACE", 1)
+    from kdutils.course import runner
+
+    monkeypatch.setattr(runner, "OUTPUT_GRACE", 1)
     p = subprocess.Popen(["/bin/sh", "-c", "echo graded; sleep 30 & exit 3"], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, start_new_session=True)
     t0 = time.perf_counter()
-    out, rc = ag._wait(p, None)
+    out, rc = runner._wait(p, None)
     assert time.perf_counter() - t0 < 10 and rc == 3
     assert out.startswith("graded") and "kept its output open" in out
     os.killpg(p.pid, signal.SIGKILL)
@@ -255,7 +257,7 @@ def test_the_shared_worker_answers_as_a_private_one_and_a_kernel_falls_back_when
     code = f"""
 import json, sys
 from pathlib import Path
-from kdutils.course.autograde import start_shared_worker
+from kdutils.course.runner import start_shared_worker
 server = start_shared_worker(Path({str(tmp_path)!r}))
 assert server is not None, "the shared worker did not come up"
 from kdutils.grading import kernel
@@ -281,7 +283,7 @@ def test_one_shared_worker_answers_each_kernel_in_its_assignments_language(tmp_p
     code = f"""
 from pathlib import Path
 import torch
-from kdutils.course.autograde import start_shared_worker
+from kdutils.course.runner import start_shared_worker
 server = start_shared_worker(Path({str(tmp_path)!r}))
 import kdutils.grading as G
 from kdutils.grading import kernel

@@ -70,8 +70,8 @@ def notebook_problems(path: Path) -> list[dict]:
             if o.get("output_type") != "error":
                 continue
             kind = _error_kind(o)
-            if kind is None:
-                continue
+            if kind is None or any(p["cell"] == gid and p["kind"] == kind for p in out):
+                continue  # one problem per cell and kind (an interrupted cell may show two error outputs)
             message = o.get("evalue", "").split("\n")[0][:300] if kind == "hang" else KINDS[kind]
             out.append({"notebook": path.stem, "cell": gid, "kind": kind, "message": message})
     return out

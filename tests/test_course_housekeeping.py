@@ -95,3 +95,25 @@ def test_the_course_key_preprocessor_does_not_import_the_grader_or_torch():
     from kdutils.grading import keys
 
     assert secret.KEY_PREFIX == keys.KEY_PREFIX and keys.is_course_key(key)
+
+
+def test_feedback_names_for_lms_bulk_upload_and_unfetchable_pages(tmp_path):
+    """Issue 23 §1.5 and §2.5: feedback files named as Canvas and Moodle re-import them; a page whose notebook the
+    student renamed is found, since fetch_feedback looks for the submitted names."""
+    from kdutils.course.feedback import feedback_name, unfetchable
+
+    canvas = {"lms": "canvas", "prefix": "müllerzoë_LATE_410006_6789012_"}
+    assert feedback_name("zoe", "losses.html", canvas) == ("canvas", "müllerzoë_LATE_410006_6789012_losses.html")
+    moodle = {"lms": "moodle", "prefix": "Zoë Müller_77_assignsubmission_file_"}
+    assert feedback_name("zoe", "losses.html", moodle) == ("moodle", "Zoë Müller_77_assignsubmission_file_losses.html")
+    folder = {"lms": "moodle", "prefix": "Zoë Müller_77_assignsubmission_file"}
+    assert feedback_name("zoe", "losses.html", folder)[1] == "Zoë Müller_77_assignsubmission_file_losses.html"
+    assert feedback_name("bob", "losses.html", None) == ("", "bob/losses.html")
+    fb, sub = tmp_path / "feedback", tmp_path / "submitted"
+    fb.mkdir()
+    sub.mkdir()
+    (fb / "losses.html").write_text("x")
+    (sub / "losses-Copy1.ipynb").write_text("{}")
+    assert unfetchable(fb, sub) == ["losses.html"]
+    (sub / "losses.ipynb").write_text("{}")
+    assert unfetchable(fb, sub) == []

@@ -107,3 +107,10 @@ def test_issue_22_wording():
     assert "*" not in G.messages.say("sce.mean_over_classes", lang="zh")
     assert "稀疏（sparse）损失" in G.messages.say("fit.one_hot", lang="zh", sharp=0.99)
     assert "sparse 损失" not in G.messages.say("fit.one_hot", lang="zh", sharp=0.99)
+
+
+def test_the_fix_first_cascade_costs_what_the_page_says():
+    """Issue 23 §2.6: forgetting T² in kd_kl_loss costs its own 3 checks and the 4 of a correct distillation_loss."""
+    got = cat.cascade_cost("kd_no_T2")
+    assert got == {"lost": {"kd_kl_loss": 3, "distillation_loss": 4}, "total": 18, "function": "kd_kl_loss"}
+    assert cat.cascade_cost("sce_swapped")["lost"] == {"soft_cross_entropy": 4}  # no function calls it

@@ -615,3 +615,44 @@ def in_language(sub: Submission, lang: str) -> Submission:
     if missing:
         raise KeyError(f"catalogue.WORDS_ZH has no Chinese for {missing} (student {sub.student})")
     return replace(sub, assignment=f"{sub.assignment}_zh", words=tuple(WORDS_ZH[w] for w in sub.words))
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 23 §2.6: what one wrong helper costs ("fix X first")
+# ---------------------------------------------------------------------------------------------
+def cascade_cost(bug: str) -> dict:
+    """Points of the ``losses`` assignment lost by the reference solution with the one mistake ``bug`` of
+    ``LOSSES_BUGS``, graded in-process on the visible and the public hidden cases (every test cell is worth its
+    ``points``): ``{"lost": {function: points}, "total": autograded points, "function": the buggy function}``.
+
+    A function that calls the buggy one (``distillation_loss`` calls ``kd_kl_loss``) fails its checks with
+    "fix kd_kl_loss first": its own code may be right, the value it returns is not.
+    """
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import kdutils as kd
+
+    G = kd.grading
+    func, body, _ = LOSSES_BUGS[bug]
+    ns = {"torch": torch, "F": F, "math": math, "kd": kd, "nn": torch.nn}
+    for name, src in solution_cells("losses").items():
+        exec(src, ns)
+    exec(fn(func, ARGS[func], body), ns)
+    nb = nbformat.read(ROOT / "solutions" / "losses" / "losses.ipynb", as_version=4)
+    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+    lost: dict[str, float] = {}
+    for name in (SM, SCE, KD, DL):
+        for part in G.PARTS[name]:
+            failed = False
+            for hidden in (False, G.HIDDEN):
+                try:
+                    getattr(G, f"check_{name}")(ns[name], part, hidden=hidden)
+                except AssertionError:
+                    failed = True
+            if failed:
+                lost[name] = lost.get(name, 0) + points[f"test_{name}_{part}"]
+    return {"lost": lost, "total": sum(points.values()), "function": func}

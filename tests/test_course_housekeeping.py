@@ -117,3 +117,12 @@ def test_feedback_names_for_lms_bulk_upload_and_unfetchable_pages(tmp_path):
     assert unfetchable(fb, sub) == ["losses.html"]
     (sub / "losses.ipynb").write_text("{}")
     assert unfetchable(fb, sub) == []
+
+
+def test_importing_kdutils_does_not_import_tqdm_auto():
+    """Issue 23 §4.5: tqdm.auto warns 'IProgress not found' when imported in a Jupyter kernel without ipywidgets
+    (a student who installed only jupyterlab); kdutils imports it only for a progress bar that was asked for."""
+    code = ("import sys, kdutils as kd, kdutils.train, kdutils.data, kdutils.models; "
+            "print([m for m in ('tqdm.auto', 'tqdm.autonotebook', 'tqdm.notebook') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

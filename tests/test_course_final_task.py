@@ -73,6 +73,20 @@ def test_noised_images_fail(final_task):
     assert msg and "not among the 100 images of the loader" in msg, msg
 
 
+def test_images_made_to_require_gradients_fail_too(final_task):
+    """Data that requires grad itself (a leaf, or a non-leaf view of one) is not mistaken for a weight."""
+    answer = cat.FINAL_ALL_LABELS.replace("    big = kd.data.make_loader(full.X_train, full.y_train, batch_size=32, shuffle=True)\n",
+                                          "    X = full.X_train.clone().requires_grad_()\n"
+                                          "    class Big:\n"
+                                          "        def __iter__(self):\n"
+                                          "            for i in range(0, len(X), 32):\n"
+                                          "                yield X[i:i + 32] * 1.0, full.y_train[i:i + 32]\n"
+                                          "    big = Big()\n")
+    assert answer != cat.FINAL_ALL_LABELS
+    msg = run_final(final_task, answer)
+    assert msg and "not among the 100 images of the loader" in msg, msg
+
+
 def test_evaluating_on_the_test_split_without_gradients_still_passes(final_task):
     answer = cat.solution_cells("training")["final_student"]
     watched = answer.replace("    return student\n",

@@ -567,8 +567,9 @@ def run_accuracy(name: str, check, fn, part: str | None = None, hidden=False) ->
 
 class _DataGuard(torch.overrides.TorchFunctionMode):
     """While ``distil_student`` runs: every torch call that combines a tensor requiring gradients with a
-    64-feature data tensor (a batch of digits images, as rows or, transposed, as columns) while gradients are
-    on, is a training computation; each such data row must be one of the transfer set's rows, exactly.
+    64-feature tensor that is not a parameter (a batch of digits images, as rows or, transposed, as columns;
+    also when it was made to require gradients itself) while gradients are on, is a training computation;
+    each such row must be one of the transfer set's rows, exactly.
 
     Records how many rows from elsewhere (the full training split, the test split, noised or shifted images)
     were trained on. Evaluations under ``torch.no_grad()`` are not counted. Catches ``student(x)``,
@@ -606,8 +607,8 @@ class _DataGuard(torch.overrides.TorchFunctionMode):
         if _is_grad_enabled():
             flat = [a for a in (*args, *kwargs.values()) if _isinstance(a, _Tensor)]
             if _len(flat) >= 2 and True in [a.requires_grad for a in flat]:
-                for a in flat:
-                    if not a.requires_grad and _is_floating(a):
+                for a in flat:  # every operand but the weights themselves: data made to require grad counts too
+                    if not _isinstance(a, _Param) and _is_floating(a):
                         self._check(a)
         return func(*args, **kwargs)
 

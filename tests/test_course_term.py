@@ -173,6 +173,7 @@ def term(tmp_path_factory):
     with open(root / "grades.csv", newline="", encoding="utf-8-sig") as fh:
         out["grades"] = {r["student_id"]: r for r in csv.DictReader(fh)}
 
+    out["nbgrader_log"] = (root / ".nbgrader.log").read_text()  # the term's own runs, before the commands below
     # issue 23 §2.2: every command the first report printed, run as printed
     out["hints"] = [(cmd, run_hint(cmd, root)) for cmd in hints(out["report1"].stdout)]
     # issue 23 §2.3: an extension after autograding leaves bob's penalty stale; the report flags it and its
@@ -260,7 +261,7 @@ def test_checksum_warnings_are_exactly_the_test_cells_with_hidden_tests(term):
     """The page explains nbgrader's "checksum has changed" warnings: one per test cell with hidden
     tests and per submission, and none for any other cell of an untampered submission."""
     root = term["root"]
-    log = (root / ".nbgrader.log").read_text()
+    log = term["nbgrader_log"]
     warned = re.findall(r"Attribute 'checksum' for cell (\S+) has changed", log)
     nb = nbformat.read(root / "solutions" / A / f"{A}.ipynb", as_version=4)
     hidden = {c.metadata["nbgrader"]["grade_id"] for c in nb.cells if "BEGIN HIDDEN TESTS" in c.source}

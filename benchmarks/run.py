@@ -1,4 +1,4 @@
-"""``make bench``: measure the book build, nbgrader grading, distillation quality, compression and loss speed.
+"""``make bench``: measure the book build, nbgrader grading, distillation quality, compression, loss speed and LM distillation.
 
 Writes ``benchmarks/results.json`` (machine-readable; keys documented in
 ``kdbench.REQUIRED_KEYS``) and ``benchmarks/results.md`` (the table the README
@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import classbench  # noqa: E402  (benchmarks/classbench.py)
 import final_task  # noqa: E402  (benchmarks/final_task.py)
 import kdbench  # noqa: E402  (benchmarks/kdbench.py)
+import testtime  # noqa: E402  (benchmarks/testtime.py)
 
 PARTS = kdbench.PARTS
 FULL = {"class_students": 40, "seeds": 5, "datasets": ("digits", "mnist"), "grading_repeats": 3, "latency_rounds": 10, "loss_repeats": 20}
@@ -97,7 +98,8 @@ def main(argv=None) -> int:
     if args.seeds is not None:
         cfg["seeds"] = args.seeds
     seeds = list(range(cfg["seeds"]))
-    parts = [p for p in PARTS if p not in args.skip and (not args.update or p in args.update)]
+    parts = [p for p in (PARTS if args.update else kdbench.DEFAULT_PARTS)
+             if p not in args.skip and (not args.update or p in args.update)]
     reduced = args.quick or bool(args.skip) or args.no_demo or cfg["seeds"] < 5
     # A reduced run never overwrites the committed benchmarks/results.* unless --out says so.
     out_dir = args.out or (kdbench.ROOT / "_build" / "bench-quick" if reduced else Path(__file__).resolve().parent)
@@ -106,9 +108,11 @@ def main(argv=None) -> int:
     steps = {
         "book": 3,
         "grading": 2 * (1 + cfg["grading_repeats"]) + (0 if args.no_demo else 1) + 6,
-        "distillation": len(cfg["datasets"]) * len(seeds) * n_recipes,
+        "distillation": len(cfg["datasets"]) * len(seeds) * (n_recipes + len(kdbench.recipes.scratch_grid())),
         "compression": 1,
         "losses": 1,
+        "tests": 1,
+        "lm": 1,
     }
     progress = Progress(sum(steps[p] for p in parts))
     results: dict = {"machine": kdbench.machine_info()}
@@ -149,8 +153,10 @@ def main(argv=None) -> int:
             results["distillation"] = {}
             for ds in cfg["datasets"]:
                 runs = kdbench.run_distillation(ds, seeds, runner=_with_progress(progress, R))
+                # the scratch baseline tuned on validation, with the same runner (setup, progress) as the rows above
+                tuned = kdbench.run_scratch_tuned(ds, seeds, runner=_with_progress(progress, R))
                 n_test = len(R.get_splits(ds).y_test)
-                results["distillation"][ds] = kdbench.distillation_table(runs, n_test=n_test)
+                results["distillation"][ds] = kdbench.distillation_table(runs, n_test=n_test, scratch_tuned=tuned)
             results["distillation_reference"] = {"hinton2015_mnist": kdbench.HINTON_2015_MNIST}
         if "compression" in parts:
             progress.start("compression: teacher vs student latency")
@@ -158,6 +164,12 @@ def main(argv=None) -> int:
         if "losses" in parts:
             progress.start("losses: kd_kl_loss vs naive, (4096, 1000)")
             results["losses"] = kdbench.bench_losses(repeats=cfg["loss_repeats"])
+        if "tests" in parts:
+            progress.start("tests: make test and the full tier on a fresh clone")
+            results["tests"] = testtime.measure()
+        if "lm" in parts:
+            progress.start("lm: the chapter 'Distilling language models', every method and seed")
+            results["lm"] = kdbench.bench_lm(seeds=range(min(cfg["seeds"], 3) if args.quick else 3))
     finally:
         progress.close()
     results["total_s"] = time.perf_counter() - t_start
@@ -166,6 +178,15 @@ def main(argv=None) -> int:
         results["measured"].update({p: now for p in parts})
         results["total_s"] = previous.get("total_s", results["total_s"])  # the header describes the base run
 
+    if not args.update and "tests" not in parts and committed.exists():  # carried over, with where it comes from
+        import json
+
+        previous = json.loads(committed.read_text())
+        if "tests" in previous:
+            results["tests"] = previous["tests"]
+            results.setdefault("measured", {})["tests"] = (previous.get("measured", {}).get("tests")
+                                                          or kdbench.provenance(previous))
+            parts = [*parts, "tests"]
     optional = ["grading.demo_class_s"] if args.no_demo else []
     j, md = kdbench.write_results(results, out_dir, list(PARTS) if args.update else parts, optional)
     print(kdbench.render_markdown(results))
@@ -190,8 +211,9 @@ def _with_progress(progress: Progress, R):
     """A ``kdbench.run_distillation`` runner that advances the bar before each recipe and seed."""
     setups = {}
 
-    def runner(recipe: str, dataset: str, seed: int):
-        progress.start(f"distillation: {dataset} {recipe} seed {seed}")
+    def runner(recipe, dataset: str, seed: int):
+        name = recipe if isinstance(recipe, str) else f"{recipe.name} wd={recipe.weight_decay:g} ls={recipe.label_smoothing:g} e={recipe.epochs}"
+        progress.start(f"distillation: {dataset} {name} seed {seed}")
         setup = setups.setdefault(dataset, R.Setup(dataset=dataset))
         return R.run_recipe(recipe, setup, seed)
 

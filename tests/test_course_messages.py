@@ -105,7 +105,7 @@ def test_the_stopped_function_names_the_cell_to_run_again():
 def test_issue_22_wording():
     assert "*" not in G.messages.say("sce.mean_over_classes", lang="en")
     assert "*" not in G.messages.say("sce.mean_over_classes", lang="zh")
-    assert "稀疏（sparse）损失" in G.messages.say("fit.one_hot", lang="zh", sharp=0.99)
+    assert "稀疏（sparse）" in G.messages.say("fit.one_hot", lang="zh", sharp=0.99)
     assert "sparse 损失" not in G.messages.say("fit.one_hot", lang="zh", sharp=0.99)
 
 

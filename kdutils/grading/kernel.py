@@ -607,10 +607,29 @@ class _DataGuard(torch.overrides.TorchFunctionMode):
         if _is_grad_enabled():
             flat = [a for a in (*args, *kwargs.values()) if _isinstance(a, _Tensor)]
             if _len(flat) >= 2 and True in [a.requires_grad for a in flat]:
-                for a in flat:  # every operand but the weights themselves: data made to require grad counts too
-                    if not _isinstance(a, _Param) and _is_floating(a):
+                for a in flat:  # every operand but the weights and what is computed from them alone (activations)
+                    if not _isinstance(a, _Param) and _is_floating(a) and (
+                            not a.requires_grad or a.is_leaf or _from_data(a)):
                         self._check(a)
         return func(*args, **kwargs)
+
+
+def _from_data(t, limit: int = 400) -> bool:
+    """True when the autograd graph of ``t`` reaches a leaf that is not a parameter (data made to require grad),
+    False when its leaves are parameters only (a hidden activation) or the graph is larger than ``limit`` nodes."""
+    stack, seen = [t.grad_fn], 0
+    while stack:
+        fn = stack.pop()
+        if fn is None:
+            continue
+        seen += 1
+        if seen > limit:
+            return False
+        var = _getattr(fn, "variable", None)  # an AccumulateGrad node: its leaf
+        if var is not None and not _isinstance(var, _Param):
+            return True
+        stack.extend(f for f, _ in fn.next_functions)
+    return False
 
 
 #: what a distil_student may not call while it trains: loading data other than the loader it is given

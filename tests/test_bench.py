@@ -62,7 +62,7 @@ def test_complete_results_validate():
     assert kdbench.validate_results(complete_results()) == []
 
 
-@pytest.mark.parametrize("key", kdbench.REQUIRED_KEYS)
+@pytest.mark.parametrize("key", kdbench.REQUIRED_KEYS + kdbench.TESTS_KEYS)
 def test_each_required_key_is_checked(key):
     res = complete_results()
     *parents, last = key.split(".")

@@ -45,6 +45,7 @@ HINTON_2015_MNIST = {"teacher_errors": 67, "scratch_errors": 146, "kd_errors": 7
 #: Keys (dotted paths) every results.json carries, so other tools can read it.
 REQUIRED_KEYS = (
     "machine",
+    "install.venv_mb",  # issue 24: du of the venv `make venv` builds (CPU-only torch), under 1.5 GB
     "book.clean_build_s",
     "book.clean_build_both_s",
     "book.zh_extra_s",
@@ -139,7 +140,7 @@ def get_path(results: Mapping, dotted: str):
     return node
 
 
-PARTS = ("book", "grading", "distillation", "compression", "losses")
+PARTS = ("install", "book", "grading", "distillation", "compression", "losses")
 
 
 def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: Iterable[str] = ()) -> list[str]:
@@ -530,6 +531,10 @@ def render_markdown(results: Mapping) -> str:
         f"measurements); load average at start {m.get('load_average_at_start')}.",
         "",
     ]
+    inst = results.get("install")
+    if inst:
+        lines += [f"Install: `make venv` builds a **{inst['venv_mb']:.0f} MB** venv (du) in {inst.get('venv_s', 0):.0f} s, "
+                  f"torch {inst.get('torch')} ({inst.get('torch_source')}).", ""]
     b = results.get("book")
     if b:
         lines += ["## 1. Book build", "",

@@ -534,7 +534,8 @@ def render_markdown(results: Mapping) -> str:
     inst = results.get("install")
     if inst:
         lines += [f"Install: `make venv` builds a **{inst['venv_mb']:.0f} MB** venv (du) in {inst.get('venv_s', 0):.0f} s, "
-                  f"torch {inst.get('torch')} ({inst.get('torch_source')}).", ""]
+                  f"torch {inst.get('torch')} ({inst.get('torch_source')})"
+                  + (f"; {inst['note']}" if inst.get("note") else "") + ".", ""]
     b = results.get("book")
     if b:
         lines += ["## 1. Book build", "",

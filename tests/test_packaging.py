@@ -187,16 +187,43 @@ def test_actionlint_rejects_a_broken_workflow(tmp_path):
     assert proc.returncode != 0 and "biuld" in proc.stdout, proc.stdout
 
 
+def _run_steps(workflow: str, job: str) -> list[str]:
+    import yaml
+
+    steps = yaml.safe_load((WORKFLOWS / workflow).read_text())["jobs"][job]["steps"]
+    return [s["run"] for s in steps if "run" in s]
+
+
 def test_workflows_do_what_the_readme_says():
+    import yaml
+
     test = (WORKFLOWS / "test.yml").read_text()
     pages = (WORKFLOWS / "pages.yml").read_text()
     linkcheck = (WORKFLOWS / "linkcheck.yml").read_text()
-    assert re.search(r"^on:\s*\n\s+pull_request:", test, re.M) and re.search(r"^\s+make test$", test, re.M)
+    assert re.search(r"^on:\s*\n\s+pull_request:", test, re.M)
+    assert [r.strip() for r in _run_steps("test.yml", "test")][-1] == "make test"
     assert re.search(r"branches: \[main\]", pages) and "make book pdf" in pages
     for action in ("actions/configure-pages@", "actions/upload-pages-artifact@", "actions/deploy-pages@"):
         assert action in pages, action
     assert "path: _build/html" in pages
     assert "schedule:" in linkcheck and "make linkcheck" in linkcheck
+    # issue 24: on Ubuntu 24.04 `chromium` is a snap; the jobs that drive a browser use Playwright's own
+    for workflow, job in (("test.yml", "test"), ("pages.yml", "build")):
+        spec = yaml.safe_load((WORKFLOWS / workflow).read_text())["jobs"][job]
+        assert spec["runs-on"] == "ubuntu-24.04" and spec["env"]["KD_CHROMIUM"] == "playwright", workflow
+        runs = "\n".join(_run_steps(workflow, job))
+        assert "playwright install --with-deps chromium" in runs, workflow
+        assert 'sudo make system KD_CHROMIUM="$KD_CHROMIUM"' in runs, workflow  # sudo drops the environment
+
+
+def test_no_workflow_step_imports_a_package_into_the_runners_own_python():
+    """The runner's interpreter (actions/setup-python) has nothing but the standard library: pages.yml's
+    config check once ran ``python3 -c 'import yaml'`` there and failed (issue 24). Steps use .venv's."""
+    for workflow in sorted(WORKFLOWS.glob("*.yml")):
+        for job in __import__("yaml").safe_load(workflow.read_text())["jobs"]:
+            for run in _run_steps(workflow.name, job):
+                for m in re.finditer(r"(?<![/\w.])python3?(?:\.\d+)? (?:-c|-m) .*", run):
+                    raise AssertionError(f"{workflow.name}/{job}: {m.group(0)!r} uses the runner's Python; use .venv/bin/python")
 
 
 def test_binder_environment_installs_kdutils_with_the_locked_torch():

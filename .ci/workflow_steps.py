@@ -161,7 +161,7 @@ class Runner:
                 if step.run is None:
                     action = (step.uses or "").split("@")[0]
                     if action == "actions/checkout":
-                        rc = self.as_user("bash", "-ec", f"git clone -q --no-checkout {shlex.quote(str(ROOT))} "
+                        rc = self.as_user("bash", "-ec", f"git -c safe.directory='*' clone -q --no-checkout {shlex.quote(str(ROOT))} "
                                           f"{shlex.quote(str(clone))} && git -C {shlex.quote(str(clone))} "
                                           f"checkout -q {sha}", env=base_env, cwd=work)
                         (work / "tmp").mkdir(exist_ok=True)

@@ -4,7 +4,7 @@
 What a hosted runner does, as far as this machine allows (issue 24):
 
 * ``actions/checkout``: a fresh ``git clone`` of this repository at its HEAD commit (commit first:
-  uncommitted changes are not in the clone) into a new directory owned by the user;
+  uncommitted changes are not in the clone) into a new directory in the user's home, given to the user;
 * ``actions/setup-python``: a bare venv of ``--python`` (standard library only, like the runner's
   interpreter: no PyYAML) first on ``PATH`` as ``python``, ``python3`` and ``python3.11``;
 * every ``run:`` step: ``bash -e`` (GitHub's default shell), with the workflow's, the job's and the
@@ -161,9 +161,11 @@ class Runner:
                 if step.run is None:
                     action = (step.uses or "").split("@")[0]
                     if action == "actions/checkout":
-                        rc = self.as_user("bash", "-ec", f"git -c safe.directory='*' clone -q --no-checkout {shlex.quote(str(ROOT))} "
-                                          f"{shlex.quote(str(clone))} && git -C {shlex.quote(str(clone))} "
-                                          f"checkout -q {sha}", env=base_env, cwd=work)
+                        # cloned as root (git refuses another user's repository), then given to the user
+                        rc = subprocess.run(["bash", "-ec", f"git clone -q --no-checkout {shlex.quote(str(ROOT))} "
+                                             f"{shlex.quote(str(clone))} && git -C {shlex.quote(str(clone))} "
+                                             f"checkout -q {sha} && chown -R {self.user}: {shlex.quote(str(clone))}"],
+                                            cwd=work).returncode
                         (work / "tmp").mkdir(exist_ok=True)
                         shutil.chown(work / "tmp", self.user, self.user)
                     elif action == "actions/setup-python":

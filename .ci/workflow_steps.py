@@ -8,8 +8,8 @@ What a hosted runner does, as far as this machine allows (issue 24):
 * ``actions/setup-python``: a bare venv of ``--python`` (standard library only, like the runner's
   interpreter: no PyYAML) first on ``PATH`` as ``python``, ``python3`` and ``python3.11``;
 * every ``run:`` step: ``bash -e`` (GitHub's default shell), with the workflow's, the job's and the
-  step's ``env:`` (``${{ steps.<id>.outputs.<name> }}`` filled from ``--output``), ``CI=true``, a
-  clean environment otherwise, as the user ``--user`` (created with ``useradd``, run with
+  step's ``env:`` (``${{ steps.<id>.outputs.<name> }}`` filled from ``--output``), ``CI=true``, the
+  machine's certificate and proxy variables, a clean environment otherwise, as the user ``--user`` (created with ``useradd``, run with
   ``runuser``); ``--sudo`` gives it passwordless sudo, as the runner's user has, for the steps that
   say ``sudo`` (removed afterwards);
 * not run: other ``uses:`` steps (``configure-pages``: its ``base_url`` output defaults to
@@ -43,6 +43,9 @@ WORKFLOWS = ROOT / ".github" / "workflows"
 DEPLOY_ACTIONS = ("actions/deploy-pages", "actions/upload-pages-artifact")
 EXPR = re.compile(r"\$\{\{\s*([^}]*?)\s*\}\}")
 BASE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# The machine's network settings (its certificate bundle, proxies) pass into the clean environment, as a
+# runner's own network configuration would be there: nothing else of the caller's environment does.
+NETWORK_VARS = re.compile(r"CERT|CA_BUNDLE|CAINFO|_proxy$", re.I)
 
 
 @dataclass
@@ -149,7 +152,8 @@ class Runner:
         tool = work / "python"
         base_env = {"HOME": str(self.home), "USER": self.user, "LOGNAME": self.user, "LANG": "C.UTF-8",
                     "CI": "true", "GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": str(clone),
-                    "RUNNER_TEMP": str(work / "tmp"), "PATH": BASE_PATH}
+                    "RUNNER_TEMP": str(work / "tmp"), "PATH": BASE_PATH,
+                    **{k: v for k, v in os.environ.items() if NETWORK_VARS.search(k)}}
         sha = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
                              check=True).stdout.strip()
         print(f"\n=== {job.key}: fresh clone of {sha[:10]} in {clone}, as {self.user}", flush=True)

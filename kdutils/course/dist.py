@@ -218,6 +218,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from .core import require_checkout
+
+    require_checkout("student-dist")
     root = require_course_dir()
     path = student_dist(root, args.out, LANGUAGES[args.lang])
     with zipfile.ZipFile(path) as z:

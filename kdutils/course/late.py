@@ -14,6 +14,8 @@ The due date itself is nbgrader's: ``nbgrader db assignment add losses --duedate
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 from dataclasses import dataclass
 
@@ -95,6 +97,7 @@ def grant_extension(db_url: str, assignment: str, student: str, days: float = 0,
 
 def add_parser(sub) -> None:
     p = sub.add_parser("extend", help="give a student an extension on an assignment's due date")
+    p.add_argument("--course", type=Path, default=None, help="the course directory (default: the current one)")
     p.add_argument("assignment")
     p.add_argument("student")
     p.add_argument("--days", type=float, default=0)
@@ -104,7 +107,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from .where import course_config, require_course_dir
 
-    cd = course_config(require_course_dir())
+    cd = course_config(require_course_dir(args.course))
     try:
         due = grant_extension(cd.db_url, args.assignment, args.student, args.days, args.hours)
     except ValueError as e:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds a wheel and runs nbgrader's command line (about 4 s of CPU a command)
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -75,7 +76,6 @@ def test_course_commands_work_on_the_course_given(installed):
     assert proc.returncode != 0 and "is not a course directory" in proc.stderr, proc.stderr
 
 
-@pytest.mark.slow
 def test_grade_demo_runs_on_the_course_given(installed):
     """The whole demo (generate, autograde, feedback of a dozen students) from the installed copy."""
     proc = kdcourse(installed, "grade-demo", "--course", str(installed["course"]))

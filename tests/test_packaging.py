@@ -1,6 +1,6 @@
 """kdutils as a real package, the lock file, the CI workflows and the Binder environment.
 
-* ``pyproject.toml`` gives kdutils's runtime needs as ranges (``requires-python >= 3.10``) and puts
+* ``pyproject.toml`` gives kdutils's runtime needs as ranges (``requires-python >= 3.11``) and puts
   the book, nbgrader and the test tools in extras; the lock file ``requirements.txt`` (what
   ``make`` installs) satisfies every range.
 * kdutils installs alone into a fresh venv (no book, no nbgrader) and computes the source
@@ -55,7 +55,7 @@ def all_requirements() -> list[Requirement]:
 
 def test_runtime_dependencies_are_ranges_and_the_tools_are_extras():
     project = PYPROJECT["project"]
-    assert project["requires-python"] == ">=3.10"
+    assert project["requires-python"] == ">=3.11"
     runtime = {Requirement(r).name.lower(): Requirement(r) for r in project["dependencies"]}
     assert set(runtime) == {"torch", "numpy", "scikit-learn", "matplotlib", "tqdm", "mlxtend", "scipy"}
     for name, req in runtime.items():
@@ -84,18 +84,43 @@ def test_nbgrader_starts_without_the_slow_rfc3987_grammar():
     assert out.strip() == "False", "nbgrader imports rfc3987_syntax: pin jsonschema below 4.24 in requirements.txt"
 
 
-def test_kdutils_sources_compile_for_python_3_10():
-    """requires-python >= 3.10: no 3.11-only syntax or modules (tomllib, ExceptionGroup, Self) in kdutils."""
-    py310 = Path.home() / ".pyenv" / "versions" / "3.10.13" / "bin" / "python3.10"
-    if not py310.exists():
-        pytest.skip("no Python 3.10 interpreter on this machine (pyenv 3.10.13 expected)")
-    code = ("import pathlib, sys\n"
-            "for f in sorted(pathlib.Path(sys.argv[1]).rglob('*.py')):\n"
-            "    compile(f.read_text(), str(f), 'exec')\n")
-    subprocess.run([str(py310), "-c", code, str(ROOT / "kdutils")], check=True, capture_output=True)
-    for f in (ROOT / "kdutils").rglob("*.py"):
-        text = f.read_text()
-        assert not re.search(r"\bimport tomllib\b|\bExceptionGroup\b|typing import .*\bSelf\b", text), f
+def test_requires_python_is_what_every_extra_needs():
+    """Issue 24: ``[course]`` could not install on 3.10 (nbgrader needs 3.11) though kdutils said >= 3.10. Every
+    locked requirement of every extra accepts kdutils's lowest Python, so each extra installs where kdutils does."""
+    from importlib.metadata import metadata
+    from packaging.specifiers import SpecifierSet
+
+    lowest = Version(re.fullmatch(r">=(\d+\.\d+)", PYPROJECT["project"]["requires-python"]).group(1))
+    for req in all_requirements():
+        needs = metadata(req.name).get("Requires-Python")
+        if needs:
+            assert SpecifierSet(needs).contains(lowest), f"{req.name} needs Python {needs}, kdutils says >= {lowest}"
+
+
+def test_licence_and_one_version():
+    """SPDX licence with its file (PEP 639, setuptools >= 77 in the lock), the version from kdutils/__init__.py only."""
+    import yaml
+
+    import kdutils
+
+    project = PYPROJECT["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert "MIT License" in text and "CC BY-SA 4.0" in text
+    assert Requirement(PYPROJECT["build-system"]["requires"][0]).specifier.contains("77.0.3")
+    assert Version(lock()["setuptools"]) >= Version("77.0.3")
+    assert "version" not in project and project["dynamic"] == ["version"]
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "kdutils.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", kdutils.__version__)
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["version"] == kdutils.__version__
+    assert cff["preferred-citation"]["version"] == kdutils.__version__
+    others = [f for f in (ROOT / "kdutils").rglob("*.py") if re.search(r"__version__\s*=", f.read_text())]
+    assert others == [ROOT / "kdutils" / "__init__.py"], others
+
+
+def test_the_book_extra_segments_chinese_search():
+    assert "jieba" in {Requirement(r).name for r in PYPROJECT["project"]["optional-dependencies"]["book"]}
 
 
 # --------------------------------------------------------------------------- fresh installs

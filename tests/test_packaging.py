@@ -259,3 +259,28 @@ def test_binder_environment_installs_kdutils_with_the_locked_torch():
     text = post.read_text()
     assert text.startswith("#!") and re.search(r"pip install .*\"\.\[book\]\"", text)
     subprocess.run(["bash", "-n", str(post)], check=True)
+
+
+def test_the_book_reads_its_version_from_kdutils():
+    import sys as _sys
+
+    import kdutils
+
+    _sys.path.insert(0, str(ROOT / "book" / "_static" / "_ext"))
+    import kd_version
+
+    assert kd_version.book_version() == kdutils.__version__
+    zh = kd_version.footer_html("9.9.9", "zh_CN", "https://example.org/o/r", "main")
+    assert "版本 9.9.9" in zh and 'href="https://example.org/o/r/blob/main/CITATION.cff"' in zh
+    assert "Version 9.9.9" in kd_version.footer_html("9.9.9", None, None) and "CC BY-SA 4.0" in zh
+
+
+@pytest.mark.slow
+def test_both_editions_show_the_version_in_every_footer(built_book):
+    import kdutils
+
+    for edition, word in (("book", "Version"), ("zh/book", "版本")):
+        pages = sorted((built_book / edition).glob("*.html"))
+        assert pages, edition
+        for page in pages:
+            assert f"{word} {kdutils.__version__}" in page.read_text(encoding="utf-8"), page

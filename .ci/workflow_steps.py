@@ -6,7 +6,7 @@ What a hosted runner does, as far as this machine allows (issue 24):
 * ``actions/checkout``: a fresh ``git clone`` of this repository at its HEAD commit (commit first:
   uncommitted changes are not in the clone) into a new directory in the user's home, given to the user;
 * ``actions/setup-python``: a bare venv of ``--python`` (standard library only, like the runner's
-  interpreter: no PyYAML) first on ``PATH`` as ``python``, ``python3`` and ``python3.11`` (and, for a
+  interpreter: no PyYAML) first on ``PATH`` (``python``, ``python3``, ``python3.X``; and, for a
   shared-library build, its ``lib/`` on ``LD_LIBRARY_PATH``, as setup-python sets it). The user must be
   able to read it: not under /root. The lock needs Python >= 3.11.5 (soupsieve), newer than Debian 12's
   3.11.2: give a copy of a newer 3.11 outside /root, e.g. ``--python /opt/<python>/bin/python3.11``;
@@ -176,8 +176,7 @@ class Runner:
                         (work / "tmp").mkdir(exist_ok=True)
                         shutil.chown(work / "tmp", self.user, self.user)
                     elif action == "actions/setup-python":
-                        rc = self.as_user("bash", "-ec", f"{shlex.quote(self.python)} -m venv {tool} && "
-                                          f"ln -sf python {tool}/bin/python3.11", env=base_env, cwd=work)
+                        rc = self.as_user(self.python, "-m", "venv", str(tool), env=base_env, cwd=work)
                         base_env["PATH"] = f"{tool}/bin:{BASE_PATH}"
                         lib = Path(self.python).resolve().parent.parent / "lib"
                         if list(lib.glob("libpython3*.so*")):  # a shared-library build: as setup-python does

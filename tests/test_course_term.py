@@ -72,7 +72,7 @@ def as_user(user: str, home: Path, *args: str) -> subprocess.CompletedProcess:
     own permissions), or as the tester when the test cannot create users (``SEPARATE_USER`` false)."""
     exe = Path(sys.executable).parent / "nbgrader"
     env = {"PATH": f"{exe.parent}:/usr/bin:/bin", "HOME": str(home), "USER": user, "LOGNAME": user,
-           "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
+           "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg", **unix_users.keep()}
     cmd = unix_users.command(user, env, str(exe), *args) if SEPARATE_USER else [str(exe), *args]
     return subprocess.run(cmd, cwd=home, env=None if SEPARATE_USER else env, capture_output=True, text=True)
 

@@ -69,12 +69,19 @@ def owners(directory: Path) -> set[int]:
     return {int(u) for u in out.split()}
 
 
+def keep() -> dict[str, str]:
+    """What a clean environment must keep to start this interpreter: ``LD_LIBRARY_PATH`` of a shared-library
+    Python (actions/setup-python sets it; without it the interpreter may load another libpython)."""
+    return {k: os.environ[k] for k in ("LD_LIBRARY_PATH",) if k in os.environ}
+
+
 def command(user: str, env: dict[str, str], *args: str) -> list[str]:
     """``args`` run as ``user`` with exactly ``env``, with CAP_DAC_READ_SEARCH only (read anything: the
     interpreter may live under /root or another user's home, which ``user`` cannot enter); every write
     is still checked against ``user``'s own permissions."""
     prefix = admin()
     assert prefix is not None, NO_ADMIN
+    env = {**keep(), **env}
     return [*prefix, "env", "-i", *(f"{k}={v}" for k, v in env.items()),
             "setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--inh-caps=+dac_read_search",
             "--ambient-caps=+dac_read_search", *args]

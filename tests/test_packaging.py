@@ -253,7 +253,9 @@ def test_no_workflow_step_imports_a_package_into_the_runners_own_python():
 
 def test_binder_environment_installs_kdutils_with_the_locked_torch():
     reqs = (ROOT / "binder" / "requirements.txt").read_text()
-    assert f"torch=={lock()['torch']}" in reqs and "jupytext" in reqs
+    # CPU-only (issue 24): the +cpu local version exists only on PyTorch's CPU index, so no CUDA fallback
+    assert re.search(rf"^torch=={re.escape(lock()['torch'])}\+cpu$", reqs, re.M) and "jupytext" in reqs
+    assert re.search(r"^--extra-index-url https://download\.pytorch\.org/whl/cpu$", reqs, re.M)
     post = ROOT / "binder" / "postBuild"
     assert post.stat().st_mode & stat.S_IXUSR, "binder/postBuild must be executable"
     text = post.read_text()

@@ -286,3 +286,22 @@ def test_both_editions_show_the_version_in_every_footer(built_book):
         assert pages, edition
         for page in pages:
             assert f"{word} {kdutils.__version__}" in page.read_text(encoding="utf-8"), page
+
+
+def test_workflow_steps_plans_every_run_step_and_leaves_out_only_the_deploy():
+    """.ci/workflow_steps.py (the local proof of the workflows, run as a non-root user) reads the same YAML."""
+    sys.path.insert(0, str(ROOT / ".ci"))
+    import workflow_steps
+
+    jobs = {j.key: j for j in workflow_steps.load_jobs()}
+    assert set(jobs) == {"test.yml:test", "pages.yml:build", "pages.yml:deploy", "linkcheck.yml:linkcheck"}
+    assert jobs["pages.yml:deploy"].skipped and not any(j.skipped for k, j in jobs.items() if k != "pages.yml:deploy")
+    for key, job in jobs.items():
+        runs = [s.run for s in job.steps if s.run is not None]
+        assert runs == _run_steps(*key.split(":")), key
+    out = workflow_steps.substitute("${{ steps.pages.outputs.base_url }}", workflow_steps.default_outputs())
+    import yaml
+    assert out == yaml.safe_load((ROOT / "_config.yml").read_text())["html"]["baseurl"]
+    with pytest.raises(SystemExit, match="--output"):
+        workflow_steps.substitute("${{ steps.nope.outputs.x }}", {})
+    assert os.access(ROOT / ".ci" / "workflow_steps.py", os.X_OK)

@@ -236,6 +236,7 @@ def test_student_dist_has_no_answers_no_hidden_tests_and_no_secret(keyed_course,
     assert {oct(m) for n, m in modes.items() if n.endswith("/")} == {"0o40755"}, modes
     assert "kd-student/losses/losses.ipynb" in names and wheel.split("/")[-1] in install
     assert "kd-student/losses/nbgrader_config.py" in names and "kd-student/LICENSE" in names
+    assert "kd-student/nbgrader_config.py" in names  # `nbgrader validate losses/losses.ipynb` from the top
     inside_names = [n.removeprefix("kd-student/") for n in names]
     assert not any(n.startswith(("kdutils/course/", "solutions/")) for n in inside + inside_names), inside
     assert "kdutils/grading/worker.py" in inside

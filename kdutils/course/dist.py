@@ -6,7 +6,7 @@ with ordinary modes (files 0644, folders 0755) and a fixed date:
 
 * ``<assignment>/*.ipynb`` and ``<assignment>/nbgrader_config.py``: the released notebooks (the course's
   release folder, ``exercises/``), as ``nbgrader generate_assignment`` made them: no solution, no hidden
-  test, no model answer; the empty config lets ``nbgrader validate`` run there without a warning;
+  test, no model answer; the empty config (also at the top) lets ``nbgrader validate`` run without a warning;
 * ``kdutils-<version>-py3-none-any.whl``: ``kdutils`` built as a package **without**
   ``kdutils.course`` (the instructor's tooling: its submission catalogue holds correct
   alternative solutions of every graded function);
@@ -263,6 +263,9 @@ def student_dist(root: Path, out: Path | None = None, assignments=RELEASES) -> P
                 add(a, None)
                 for f in notebooks + sorted((release / a).glob("nbgrader_config.py")):
                     add(f"{a}/{f.name}", f.read_bytes())
+            configs = sorted(release.glob("*/nbgrader_config.py"))
+            if configs:  # nbgrader validate <a>/<a>.ipynb from the top folder, as INSTALL.md says, without a warning
+                add("nbgrader_config.py", configs[0].read_bytes())
             add(wheel.name, wheel.read_bytes())
             add("INSTALL.md", install_md(assignments).replace("{wheel}", wheel.name).encode())
             add("LICENSE", (ROOT / "LICENSE").read_bytes())

@@ -23,7 +23,7 @@ import unix_users  # tests/unix_users.py
 
 from kdutils import course
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.full]
 TEACHER, STUDENT = "kdteach", "kdstud"
 BIN = Path(sys.executable).parent
 

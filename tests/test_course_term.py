@@ -40,7 +40,7 @@ import unix_users  # tests/unix_users.py
 from kdutils import course
 from kdutils.course import catalogue as cat
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.full]
 A = "losses"
 TIMEOUT = 30
 # The exchange student: a Unix user of its own when the test can create one, else the tester.

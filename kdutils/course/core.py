@@ -18,8 +18,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
-
 ROOT = Path(__file__).resolve().parents[2]
 #: The repository checkout this kdutils was imported from, or None (an installed package).
 CHECKOUT = ROOT if (ROOT / "nbgrader_config.py").is_file() and (ROOT / "solutions").is_dir() else None
@@ -74,8 +72,10 @@ def nbgrader(*args: str, cwd: Path, check: bool = True, timeout: float | None = 
     return proc
 
 
-def normalized(nb: nbformat.NotebookNode) -> dict:
+def normalized(nb) -> dict:
     """A notebook as plain data without outputs, execution counts and volatile metadata."""
+    import nbformat
+
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:

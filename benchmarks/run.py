@@ -225,8 +225,8 @@ def bench_install() -> dict:
             raise RuntimeError(f"make venv failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
         mb = int(subprocess.run(["du", "-sm", str(venv)], capture_output=True, text=True, check=True).stdout.split()[0])
         torch_line = next((line for line in proc.stdout.splitlines() if line.startswith("torch ")), "torch ?")
-        source = "the configured index (PyTorch's CPU index unreachable)" if "unreachable" in proc.stdout \
-            else "PyTorch's CPU index"
+        source = "from the configured index: PyTorch's CPU index was unreachable" if "unreachable" in proc.stdout \
+            else "from PyTorch's CPU index"
         return {"venv_mb": mb, "venv_s": seconds, "torch": torch_line.split()[1], "torch_source": source}
     finally:
         shutil.rmtree(venv.parent, ignore_errors=True)

@@ -151,6 +151,7 @@ class Runner:
         work = Path(tempfile.mkdtemp(prefix=f"kd-ci-{job.workflow.removesuffix('.yml')}-{job.name}-",
                                      dir=self.home))
         shutil.chown(work, self.user, self.user)
+        work.chmod(0o755)  # like a runner's workspace: other users (the exchange tests' students) may search it
         clone = work / "repo"
         tool = work / "python"
         base_env = {"HOME": str(self.home), "USER": self.user, "LOGNAME": self.user, "LANG": "C.UTF-8",

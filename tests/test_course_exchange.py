@@ -39,8 +39,9 @@ def as_user(user: str, cwd: Path, config_path: Path, *args: str) -> subprocess.C
 
 @pytest.fixture
 def hub():
-    if unix_users.admin() is None:
-        pytest.skip(f"two Unix users (an instructor and a student): {unix_users.NO_ADMIN}")
+    why = unix_users.problem()
+    if why is not None:
+        pytest.skip(f"two Unix users (an instructor and a student): {why}")
     for user in (TEACHER, STUDENT):
         unix_users.create(user)
     shared = Path(tempfile.mkdtemp(prefix="kd-hub-"))

@@ -8,8 +8,9 @@ extension -> collect and zip_collect -> autograde -> report -> manual grading ->
 The class (assignment ``losses``):
 
 * ``kdalice`` a real Unix user, fetches and submits a complete notebook through the exchange, on
-  time. Creating that user needs root or passwordless sudo (tests/unix_users.py); without either,
-  the student who uses the exchange is the user running the tests (nbgrader names a submission
+  time. Creating that user needs root or passwordless sudo, and the environment where other users
+  can reach it (tests/unix_users.py, ``problem()``); otherwise the student who uses the exchange is
+  the user running the tests (nbgrader names a submission
   after its Unix user), and the rest of the term is the same;
 * ``bob``    submits a complete notebook through the LMS 30 h after the due date, with a 1-day extension;
 * ``carol``  is on the roster and submits nothing;
@@ -44,7 +45,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.full]
 A = "losses"
 TIMEOUT = 30
 # The exchange student: a Unix user of its own when the test can create one, else the tester.
-SEPARATE_USER = unix_users.admin() is not None
+SEPARATE_USER = unix_users.problem() is None
 ALICE = "kdalice" if SEPARATE_USER else pwd.getpwuid(os.getuid()).pw_name
 ROSTER = ("id,first_name,last_name,email,lms_user_id\n"
           f"{ALICE},Alice,Liddell,alice@example.org,40123\n"

@@ -30,6 +30,32 @@ def admin() -> tuple[str, ...] | None:
     return None
 
 
+def unsearchable(path: Path) -> Path | None:
+    """The first directory of ``path`` and its parents that other users cannot search (no o+x), or None."""
+    for d in (path, *path.parents):
+        if d.is_dir() and not d.stat().st_mode & 0o001:
+            return d
+    return None
+
+
+def problem() -> str | None:
+    """Why the tests cannot act as other Unix users here, or None when they can.
+
+    Besides root (or sudo), the other users must be able to reach this environment's packages: their
+    processes read anything (CAP_DAC_READ_SEARCH), but ``os.access`` ignores that capability, and alembic
+    (every nbgrader gradebook) checks its own folder with it."""
+    if admin() is None:
+        return NO_ADMIN
+    import nbgrader
+
+    blocked = unsearchable(Path(nbgrader.__file__).resolve().parent)
+    if blocked is not None:
+        return (f"other Unix users cannot search {blocked} (mode {blocked.stat().st_mode & 0o777:o}), where this "
+                f"environment's packages are: nbgrader run as them cannot find its own files (alembic checks "
+                f"them with os.access, which ignores CAP_DAC_READ_SEARCH); chmod o+x {blocked} to run this test")
+    return None
+
+
 def run_as_root(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
     prefix = admin()
     assert prefix is not None, NO_ADMIN

@@ -58,11 +58,15 @@ def test_make_venv_honours_another_venv_directory():
     assert "/tmp/kd-venv-dry/bin/python -m pip install" in out and str(ROOT / ".venv") not in out, out
 
 
-def test_ci_runs_exactly_the_readme_test_command():
+def test_ci_runs_every_tier_the_readme_names():
+    """CI runs `make test-all` (both tiers); the README opens with `make book` and `make test` and names test-all."""
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
-    assert "set -eo pipefail" in ci and re.search(r"^make test$", ci, re.M)
-    assert "make book" in readme and "make test" in readme
+    assert "set -eo pipefail" in ci and re.search(r"^make test-all$", ci, re.M)
+    assert "make book" in readme and "make test" in readme and "make test-all" in readme
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r'^test: .*\n\t.*pytest -m "not full"', makefile, re.M), "make test is the first tier"
+    assert re.search(r"^test-all: ", makefile, re.M)
     assert readme.index("make book") < readme.index("## "), "the two commands come first"
 
 

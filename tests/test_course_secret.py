@@ -229,9 +229,17 @@ def test_student_dist_has_no_answers_no_hidden_tests_and_no_secret(keyed_course,
         wheel = next(n for n in names if n.endswith(".whl"))
         with zipfile.ZipFile(io.BytesIO(z.read(wheel))) as w:
             inside = w.namelist()
-        install = z.read("INSTALL.md").decode()
-    assert "losses/losses.ipynb" in names and wheel in install
-    assert not any(n.startswith(("kdutils/course/", "solutions/")) for n in inside + names), inside
+        install = z.read("kd-student/INSTALL.md").decode()
+        modes = {i.filename: i.external_attr >> 16 for i in z.infolist()}
+    # issue 23 §4.3: one top-level folder, ordinary modes (files 0644, folders 0755)
+    assert all(n.startswith("kd-student/") for n in names), names
+    assert {oct(m) for n, m in modes.items() if not n.endswith("/")} == {"0o100644"}, modes
+    assert {oct(m) for n, m in modes.items() if n.endswith("/")} == {"0o40755"}, modes
+    assert "kd-student/losses/losses.ipynb" in names and wheel.split("/")[-1] in install
+    assert "kd-student/losses/nbgrader_config.py" in names and "kd-student/LICENSE" in names
+    assert "kd-student/nbgrader_config.py" in names  # `nbgrader validate losses/losses.ipynb` from the top
+    inside_names = [n.removeprefix("kd-student/") for n in names]
+    assert not any(n.startswith(("kdutils/course/", "solutions/")) for n in inside + inside_names), inside
     assert "kdutils/grading/worker.py" in inside
     # the wheel is enough for the notebooks: a visible check runs from it (kdutils.course is not in it)
     unpacked = tmp_path / "wheel"
@@ -258,6 +266,24 @@ def test_student_dist_has_no_answers_no_hidden_tests_and_no_secret(keyed_course,
             z.writestr("losses/extra.ipynb" if extra is solution_nb else "notes.txt", extra)
         found = dist.leaks(buf.getvalue(), bad)
         assert found and all(("solution" in f or "marker" in f or "secret" in f) for f in found), found
+
+
+def test_install_md_validates_stops_without_cpu_torch_and_names_real_paths():
+    """Issue 23 §4.3: INSTALL.md mentions nbgrader validate; the Chinese paragraph names the Chinese releases'
+    real paths; the CPU-only torch install and the wheel's are one line joined by &&, so a failure stops it."""
+    from kdutils.course import translate
+
+    text = dist.install_md(dist.RELEASES)
+    english, chinese = text.split("## 中文")
+    assert "nbgrader validate losses/losses.ipynb" in english and "nbgrader validate losses_zh/losses_zh.ipynb" in chinese
+    for a in translate.TRANSLATED:
+        assert f"`{a}/{a}.ipynb`" in chinese and (ROOT / "exercises" / a / f"{a}.ipynb").is_file()
+    assert "losses/losses.ipynb" not in chinese.replace("losses_zh/losses_zh.ipynb", "")
+    line = next(l for l in english.splitlines() if "download.pytorch.org/whl/cpu" in l and "pip install" in l)
+    assert re.search(r'pip install "torch==[\d.]+" --index-url https://download\.pytorch\.org/whl/cpu && pip install \{wheel\}', line), line
+    assert "Python 3.11" in english
+    only_en = dist.install_md(("losses",))
+    assert "losses_zh" in only_en.split("## 中文")[1] and "没有中文版作业" in only_en  # says the zip has none
 
 
 def test_the_chinese_releases_leak_no_chinese_model_answer():

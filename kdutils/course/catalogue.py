@@ -51,8 +51,11 @@ def solution_source(source: str) -> str:
 
 
 def solution_cells(assignment: str) -> dict[str, str]:
-    """``{grade_id: code}`` of the solution cells of ``solutions/<assignment>``, markers removed."""
-    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    """``{grade_id: code}`` of the solution cells of ``solutions/<assignment>`` (of the checkout or of the course
+    given with ``--course``: ``core.source_course()``), markers removed."""
+    from .core import source_course  # the checkout, or the course given with --course
+
+    nb = nbformat.read(source_course() / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
     return {c.metadata["nbgrader"]["grade_id"]: solution_source(c.source) for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
 

@@ -103,12 +103,13 @@ def release_feedback(root: Path, assignment: str, extra: tuple[str, ...] = ()) -
 
 def add_parser(sub) -> None:
     p = sub.add_parser("release-feedback", help="release feedback via the exchange, or zip it for zip-collected students")
+    p.add_argument("--course", type=Path, default=None, help="the course directory (default: the current one)")
     p.add_argument("assignment")
     p.add_argument("--exchange-root", default=None, help="Exchange.root, if not set in a config file")
 
 
 def run(args) -> int:
-    root = require_course_dir()
+    root = require_course_dir(args.course)
     extra = (f"--Exchange.root={args.exchange_root}",) if args.exchange_root else ()
     done = release_feedback(root, args.assignment, extra)
     if done["exchange"]:

@@ -20,6 +20,8 @@ Europe/Berlin"`` (or ``--duedate`` on ``generate_assignment``).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 from dataclasses import dataclass
 
@@ -129,6 +131,7 @@ def grant_extension(db_url: str, assignment: str, student: str, days: float = 0,
 
 def add_parser(sub) -> None:
     p = sub.add_parser("extend", help="give a student an extension on an assignment's due date")
+    p.add_argument("--course", type=Path, default=None, help="the course directory (default: the current one)")
     p.add_argument("assignment")
     p.add_argument("student")
     p.add_argument("--days", type=float, default=0)
@@ -140,7 +143,7 @@ def run(args) -> int:
 
     from .where import course_config, require_course_dir
 
-    cd = course_config(require_course_dir())
+    cd = course_config(require_course_dir(args.course))
     try:
         due = grant_extension(cd.db_url, args.assignment, args.student, args.days, args.hours)
     except ValueError as e:

@@ -210,6 +210,7 @@ def build_report(root: Path, assignment: str, db_url: str | None = None) -> Repo
 
 def add_parser(sub) -> None:
     p = sub.add_parser("report", help="list failed, pending, missing and late submissions of an assignment")
+    p.add_argument("--course", type=Path, default=None, help="the course directory (default: the current one)")
     p.add_argument("assignment")
     p.add_argument("--allow-pending", action="store_true",
                    help="exit 0 even while grading failures or manual grades are pending")
@@ -219,6 +220,6 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    rep = build_report(require_course_dir(), args.assignment, args.db_url)
+    rep = build_report(require_course_dir(args.course), args.assignment, args.db_url)
     print(rep.text())
     return 1 if rep.pending and not args.allow_pending else 0

@@ -30,6 +30,7 @@ def complete_results() -> dict:
              "pytorch_tutorial": _row(0.94, 28, 0.5), "keras_example": _row(0.96, 16, 0.83)}
     return {
         "machine": {"cpu": "test", "cores": 2, "date_utc": "today", "git_commit": "abc"},
+        "install": {"venv_mb": 1600.0, "venv_s": 60.0, "torch": "2.13.0+cpu", "torch_source": "from PyTorch's CPU index"},
         "book": {"clean_build_s": 100.0, "clean_build_both_s": 112.5, "zh_extra_s": 12.5, "zh_notebooks_executed": 0,
                  "cached_build_s": 20.0, "noop_build_s": 5.0, "notebooks_executed_clean": 3,
                  "slowest_pages": [{"page": "book/a.md", "execution_s": 9.0}], "pdf_pages": 95, "pdf_build_s": 44.0},
@@ -62,7 +63,7 @@ def test_complete_results_validate():
     assert kdbench.validate_results(complete_results()) == []
 
 
-@pytest.mark.parametrize("key", kdbench.REQUIRED_KEYS)
+@pytest.mark.parametrize("key", kdbench.REQUIRED_KEYS + kdbench.TESTS_KEYS)
 def test_each_required_key_is_checked(key):
     res = complete_results()
     *parents, last = key.split(".")

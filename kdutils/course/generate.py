@@ -73,6 +73,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    generate(require_course_dir(ROOT))
+    from .core import require_checkout
+
+    generate(require_course_dir(require_checkout("generate")))
     print(f"regenerated {ROOT / 'exercises'} from {ROOT / 'solutions'}")
     return 0

@@ -183,6 +183,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from .core import require_checkout
+
+    require_checkout("translate-status")
     if args.skeleton:
         print(translation_skeleton(ROOT, args.skeleton))
         return 0

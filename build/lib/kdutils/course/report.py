@@ -1,0 +1,192 @@
+"""``python -m kdutils.course report ASSIGNMENT``: what still needs a human before grades go out.
+
+Run it after every ``nbgrader autograde`` and before every ``nbgrader export``. It reads
+nbgrader's own records (the gradebook, ``submitted/``, ``autograded/`` and the log file
+``.nbgrader.log``) and, when the class was graded with ``python -m kdutils.course autograde``,
+its status records (``grading_status/``, :mod:`kdutils.course.gradestatus`), and lists, per student:
+
+* **failed to grade** (pending): a submitted notebook with no autograded copy (nbgrader removes
+  the copy when the kernel dies or cannot be interrupted; the reason is taken from the status
+  record, else from the log), a released notebook missing from the submission, a cell stopped by
+  the time limit, or a submission changed since its status record (graded again by the next run);
+* **stopped functions** (not pending, the student is graded): a student function that overran the
+  grader's time budget and was stopped (0 for the checks that reach it);
+* **manual grading** (pending): written answers that still need a grade in formgrader;
+* **no submission**: roster students with nothing in ``submitted/``;
+* **late**: submissions after the (extended) due date, with the penalty taken.
+
+The exit code is 1 while anything is pending, unless ``--allow-pending``; 0 otherwise.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from .autograde import submission_digest
+from .gradestatus import read_records
+from .where import course_config, require_course_dir
+
+__all__ = ["Report", "build_report", "log_failures"]
+
+#: exception names in nbgrader's log -> what happened, in words
+REASONS = {
+    "DeadKernelError": "the kernel died (crash, os.kill, out of memory)",
+    "UnresponsiveKernelError": "the kernel hung and could not be interrupted",
+    "CellTimeoutError": "a cell ran past the time limit",
+    "TimeoutError": "a cell ran past the time limit and the kernel did not answer",
+    "RuntimeError": "nbgrader failed while executing the notebook",
+}
+
+
+@dataclass
+class Report:
+    assignment: str
+    failed: dict[str, list[str]] = field(default_factory=dict)
+    manual: dict[str, list[str]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    late: dict[str, str] = field(default_factory=dict)
+    graded: list[str] = field(default_factory=list)
+    stopped: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.failed or self.manual)
+
+    def text(self) -> str:
+        lines = [f"report for assignment {self.assignment!r}: {len(self.graded)} graded, "
+                 f"{len(self.failed)} failed to grade, {len(self.manual)} waiting for manual grading, "
+                 f"{len(self.missing)} without submission, {len(self.late)} late"]
+        sections = [("FAILED TO GRADE (pending: fix and `nbgrader autograde --force --student=ID`)", self.failed),
+                    ("MANUAL GRADING (pending: grade in formgrader, then `nbgrader generate_feedback --force`)",
+                     self.manual)]
+        for title, items in sections:
+            if items:
+                lines.append(title)
+                lines += [f"  {s}: {r}" for s, reasons in sorted(items.items()) for r in reasons]
+        if self.stopped:
+            lines.append("STOPPED FUNCTIONS (graded: 0 for the checks that reach them)")
+            lines += [f"  {s}: {r}" for s, reasons in sorted(self.stopped.items()) for r in reasons]
+        if self.missing:
+            lines.append("NO SUBMISSION (score 0 in the export)")
+            lines += [f"  {s}" for s in sorted(self.missing)]
+        if self.late:
+            lines.append("LATE")
+            lines += [f"  {s}: {r}" for s, r in sorted(self.late.items())]
+        lines.append("PENDING: grades are not final" if self.pending else "nothing pending")
+        return "\n".join(lines)
+
+
+def log_failures(log: Path, assignment: str) -> dict[str, str]:
+    """``{student: exception name}`` from nbgrader's log, the last failure of each student."""
+    if not log.is_file():
+        return {}
+    out: dict[str, str] = {}
+    text = log.read_text(errors="replace")
+    # nbgrader logs "There was an error processing assignment: <path>" followed by the traceback
+    pat = re.compile(r"There was an error processing assignment: (?P<path>\S+)\s*\n(?P<tb>.*?)(?=\n\[|\Z)", re.S)
+    for m in pat.finditer(text):
+        parts = Path(m["path"]).parts
+        if len(parts) < 2 or parts[-1] != assignment:
+            continue
+        last = [ln for ln in m["tb"].strip().splitlines() if ln.strip()]
+        exc = last[-1].split(":")[0].split(".")[-1].strip() if last else "error"
+        out[parts[-2]] = exc
+    for m in re.finditer(r"While processing assignment (?P<path>\S+), the kernel became unresponsive", text):
+        parts = Path(m["path"]).parts
+        if len(parts) >= 2 and parts[-1] == assignment:
+            out[parts[-2]] = "UnresponsiveKernelError"
+    return out
+
+
+def _timeouts(nb_path: Path) -> list[str]:
+    nb = nbformat.read(nb_path, as_version=4)
+    out = []
+    for i, cell in enumerate(nb.cells):
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "error" and o.get("ename") in ("CellTimeoutError", "DeadKernelError"):
+                gid = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {i}")
+                out.append(f"{nb_path.name}: {gid}: {o['ename']} ({REASONS[o['ename']]})")
+    return out
+
+
+def build_report(root: Path, assignment: str) -> Report:
+    from nbgrader.api import Gradebook, MissingEntry
+
+    cd = course_config(root)
+    cd.assignment_id = assignment
+    rep = Report(assignment)
+    release = Path(cd.format_path(cd.source_directory, ".", assignment))
+    released = sorted(p.name for p in release.glob("*.ipynb"))
+    if not released:
+        raise SystemExit(f"ERROR: assignment {assignment!r} has no notebooks in {release}")
+    submitted_root = Path(cd.root) / cd.submitted_directory
+    submitted = {p.parent.name for p in submitted_root.glob(f"*/{assignment}") if p.is_dir()}
+    failures = log_failures(Path(cd.root) / ".nbgrader.log", assignment)
+    records = read_records(Path(cd.root), assignment)
+    with Gradebook(cd.db_url) as gb:
+        try:
+            gb.find_assignment(assignment)
+        except MissingEntry:
+            raise SystemExit(f"ERROR: assignment {assignment!r} is not in the gradebook {cd.db_url}; "
+                             f"run `nbgrader generate_assignment {assignment}` first") from None
+        roster = {s.id for s in gb.students}
+        rep.missing = sorted(roster - submitted)
+        for student in sorted(submitted):
+            sub_dir = submitted_root / student / assignment
+            auto_dir = Path(cd.format_path(cd.autograded_directory, student, assignment))
+            problems = []
+            rec = records.get(student)
+            if rec is not None and rec.submission_sha256 and rec.submission_sha256 != submission_digest(
+                    Path(cd.root), student, assignment):
+                problems.append(f"resubmitted after the autograde of {rec.finished or 'its status record'}: grade it again")
+            elif rec is not None and rec.status == "failed":
+                problems.append(f"autograde ({rec.host}, {rec.finished}): {rec.reason}")
+            if rec is not None:
+                hangs = [p for p in rec.problems if p.get("kind") == "hang"]
+                if hangs:
+                    rep.stopped[student] = [f"{hangs[0]['message'].split(';')[0]} ({len(hangs)} check(s): "
+                                            + ", ".join(f"{p['notebook']}/{p['cell']}" for p in hangs) + ")"]
+            for name in released:
+                if not (sub_dir / name).is_file():
+                    problems.append(f"{name} is missing from the submission ({sorted(p.name for p in sub_dir.iterdir())})")
+                elif not (auto_dir / name).is_file():
+                    if rec is not None and rec.status == "failed":
+                        continue  # the status record above says why
+                    exc = failures.get(student)
+                    why = f"{exc}: {REASONS.get(exc, 'see .nbgrader.log')}" if exc else "not autograded yet (run autograde)"
+                    problems.append(f"{name} has no autograded copy: {why}")
+                else:
+                    problems += _timeouts(auto_dir / name)
+            if problems:
+                rep.failed[student] = problems
+            try:
+                sub = gb.find_submission(assignment, student)
+            except MissingEntry:
+                continue
+            waiting = [f"{nb.name}: {g.name}" for nb in sub.notebooks for g in nb.grades if g.needs_manual_grade]
+            if waiting and student not in rep.failed:
+                rep.manual[student] = [f"{len(waiting)} answer(s) to grade: " + ", ".join(waiting)]
+            if sub.total_seconds_late > 0:
+                ext = f", extension {sub.extension.total_seconds() / 3600:g} h" if sub.extension else ""
+                rep.late[student] = (f"{sub.total_seconds_late / 3600:.1f} h late (due {sub.duedate}{ext}), "
+                                     f"penalty {sub.late_submission_penalty or 0:g} of {sub.max_score:g} points")
+            if not problems and not waiting:
+                rep.graded.append(student)
+    return rep
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("report", help="list failed, pending, missing and late submissions of an assignment")
+    p.add_argument("--course", type=Path, default=None, help="the course directory (default: the current one)")
+    p.add_argument("assignment")
+    p.add_argument("--allow-pending", action="store_true",
+                   help="exit 0 even while grading failures or manual grades are pending")
+
+
+def run(args) -> int:
+    rep = build_report(require_course_dir(args.course), args.assignment)
+    print(rep.text())
+    return 1 if rep.pending and not args.allow_pending else 0

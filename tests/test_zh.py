@@ -830,7 +830,7 @@ def test_generated_config_is_written_only_when_it_changes(tmp_path):
 
 # Pages whose figures the Chinese edition still shows with English labels: their code cells do not yet draw
 # a Chinese twin (kd.plotting's lang="zh", glued as <key>_zh). Remove a page once its figures are converted.
-ENGLISH_FIGURES_PENDING = {"book/experiments", "book/tuning", "book/coding_problem_2", "book/llm_distillation"}
+ENGLISH_FIGURES_PENDING = {"book/experiments", "book/tuning", "book/coding_problem_2"}
 
 
 def english_figures(zh: str) -> list[str]:

@@ -12,7 +12,7 @@ export PYTHONHASHSEED := 0
 
 help:
 	@echo "make book        build the Jupyter Book into _build/html"
-	@echo "make pdf         the whole book as _build/pdf/book.pdf (Chromium prints a single-page build)"
+	@echo "make pdf         the whole book as _build/pdf/book.pdf and book_zh.pdf (Chromium prints a single-page build)"
 	@echo "make test        run the whole test suite (builds the book, grades notebooks, drives a browser)"
 	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader, English and Chinese (no gradebook entry is kept)"
 	@echo "make course-secret  once per course: the secret the hidden tests' cases derive from"
@@ -75,10 +75,13 @@ book: venv
 book-clean:
 	rm -rf _build
 
-# Chromium prints a strict single-page build (notebooks come from make book's jupyter-cache);
-# the PDF is copied to _build/html/book.pdf, which the sidebar links.
-pdf: book system
+# Chromium prints a strict single-page build of each edition (notebooks come from the shared
+# jupyter-cache) into _build/pdf/book.pdf and _build/pdf/book_zh.pdf; then `make book` copies
+# them into the site and links them from every page's sidebar (a book built before any PDF
+# exists links none). The sub-make is told the environment is up to date (-o), as this one was.
+pdf: venv system
 	$(BIN)/python book/_static/_ext/kd_pdf.py
+	@$(MAKE) --no-print-directory -o $(STAMP) book
 
 # External links (needs the network; the scheduled linkcheck workflow runs it).
 linkcheck: venv

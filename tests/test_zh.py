@@ -525,14 +525,15 @@ def test_chinese_pages_take_their_home_and_launch_buttons_from_config(built_book
 
 
 @pytest.mark.slow
-def test_chinese_pages_link_the_english_pdf(built_book):
-    """The PDF is English only: the Chinese sidebar links the site root's book.pdf and says so."""
+def test_chinese_pages_link_the_chinese_pdf(built_pdf):
+    """After make pdf, every Chinese page's sidebar links the Chinese PDF (zh/book_zh.pdf), not the English one."""
+    built_book = built_pdf["html"]
     for page in ZH_PAGES:
         path = built_book / "zh" / f"{page}.html"
         m = re.search(r'<nav class="kd-pdf-link"[^>]*>\s*<a[^>]*href="([^"]+)"[^>]*>(.*?)</a>', path.read_text(encoding="utf-8"), re.S)
         assert m, f"zh/{page}: no PDF link in the sidebar"
-        assert (path.parent / m.group(1)).resolve() == (built_book / "book.pdf").resolve(), m.group(1)
-        assert "英文" in m.group(2), f"zh/{page}: the PDF link does not say the PDF is in English: {m.group(2)!r}"
+        assert (path.parent / m.group(1)).resolve() == (built_book / "zh" / "book_zh.pdf").resolve(), m.group(1)
+        assert "英文" not in m.group(2), f"zh/{page}: the PDF link still says the PDF is in English: {m.group(2)!r}"
 
 
 # --------------------------------------------------------------------------- configuration

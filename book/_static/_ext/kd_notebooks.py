@@ -61,9 +61,22 @@ class ConversionError(ValueError):
 
 # ----------------------------------------------------------------------------- bibliography
 
+def _latex(text: str) -> str:
+    """BibTeX's LaTeX as Unicode text (``Bucilu{\\u{a}}`` -> ``Buciluă``)."""
+    import codecs
+
+    import latexcodec  # noqa: F401  (registers the codec; pybtex depends on it)
+
+    return _clean(codecs.decode(text, "ulatex"))
+
+
+def _name(person) -> str:
+    return _latex(" ".join([*person.first_names, *person.middle_names, *person.prelast_names, *person.last_names]))
+
+
 def _authors(entry) -> str:
     people = entry.persons.get("author") or entry.persons.get("editor") or []
-    last = [" ".join(p.last_names).replace("{", "").replace("}", "") for p in people]
+    last = [_latex(" ".join(p.last_names)) for p in people]
     if not last:
         return entry.fields.get("title", "?")
     if len(last) == 1:
@@ -94,11 +107,12 @@ class Bibliography:
     def reference(self, key: str) -> str:
         e = self.entries[key]
         people = e.persons.get("author") or e.persons.get("editor") or []
-        names = ", ".join(_clean(str(p)) for p in people)
+        names = [_name(p) for p in people]
+        names = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1] if names else ""
         venue = next((e.fields[f] for f in ("journal", "booktitle", "howpublished", "publisher", "eprint")
                       if f in e.fields), "")
         url = e.fields.get("url") or (f"https://doi.org/{e.fields['doi']}" if "doi" in e.fields else "")
-        parts = [names, f"*{_clean(e.fields.get('title', ''))}*", _clean(venue), e.fields.get("year", "")]
+        parts = [names, f"*{_latex(e.fields.get('title', ''))}*", _latex(venue), e.fields.get("year", "")]
         text = ". ".join(p for p in parts if p)
         return f"{text}. <{url}>" if url else f"{text}."
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import copy
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = {"en": ROOT / "book", "zh": ROOT / "zh" / "book"}
 ROLE = re.compile(r"\{[a-zA-Z][\w:-]*\}`")
@@ -47,6 +47,7 @@ def _images(nb) -> int:
     return sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edition", ["en", "zh"])
 def test_downloaded_notebooks_are_plain_jupyter_with_their_figures(built_book, edition):
     pages = notebook_pages(edition)
@@ -73,6 +74,7 @@ def test_downloaded_notebooks_are_plain_jupyter_with_their_figures(built_book, e
     assert not problems, f"{edition}:\n  " + "\n  ".join(problems)
 
 
+@pytest.mark.slow
 def test_glued_numbers_are_in_the_text(built_book):
     """The source article's example, 0.7593 (glued in coding problem 1 and the intro), is text."""
     nb = _downloaded(built_book, "en", "coding_problem_1")
@@ -102,6 +104,7 @@ def _execute(nb, cwd: Path):
 FIGURE_PAGES = [("en", p) for p in notebook_pages("en") if n_figures("en", p)] + [("zh", "temperature")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("edition,page", FIGURE_PAGES)
 def test_a_downloaded_notebook_run_afresh_shows_every_figure(built_book, edition, page):
     nb = _downloaded(built_book, edition, page)
@@ -117,3 +120,47 @@ def test_a_downloaded_notebook_run_afresh_shows_every_figure(built_book, edition
     assert len(shown) == figures and all(
         any("image/png" in o.get("data", {}) for o in c.outputs) for c in shown), (
         f"{edition}/{page}: a figure cell drew no image")
+
+
+# ------------------------------------------------------------------ Binder (no build)
+
+def test_binder_fetches_the_readers_notebooks_or_converts_the_page(tmp_path, monkeypatch):
+    """binder/reader_notebooks.py puts <page>.reader.ipynb next to each page: fetched from the
+    site when it serves one, else converted from the MyST source (never a missing file)."""
+    import functools
+    import http.server
+    import json
+    import threading
+
+    sys.path.insert(0, str(ROOT / "binder"))
+    try:
+        import reader_notebooks as rn
+    finally:
+        sys.path.pop(0)
+    page = "```{code-cell} ipython3\nprint(1)\n```\n"
+    en, zh = tmp_path / "src" / "book", tmp_path / "src" / "zh" / "book"
+    for folder in (en, zh):
+        folder.mkdir(parents=True)
+        (folder / "a.md").write_text("---\njupytext:\n  text_representation:\n    format_name: myst\n"
+                                     "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n# A\n\n" + page)
+        (folder / "prose.md").write_text("# No code\n")
+    site = tmp_path / "site" / "_sources" / "book"
+    site.mkdir(parents=True)
+    served = {"cells": [{"cell_type": "markdown", "metadata": {}, "source": "the reader's notebook"}],
+              "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    (site / "a.ipynb").write_text(json.dumps(served))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
+    handler.log_message = lambda *a: None
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(rn, "EDITIONS", {"": en, "zh/": zh})
+        monkeypatch.setattr(rn, "ROOT", tmp_path / "src")
+        monkeypatch.setattr(rn, "baseurl", lambda root=None: f"http://127.0.0.1:{httpd.server_address[1]}/")
+        assert rn.main([]) == 0
+    finally:
+        httpd.shutdown()
+    assert json.loads((en / "a.reader.ipynb").read_text()) == served  # fetched
+    converted = json.loads((zh / "a.reader.ipynb").read_text())  # the site has no zh/: converted
+    assert any("print(1)" in "".join(c["source"]) for c in converted["cells"] if c["cell_type"] == "code")
+    assert not (en / "prose.reader.ipynb").exists(), "a page without code has no notebook"

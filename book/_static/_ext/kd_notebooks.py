@@ -325,9 +325,8 @@ class ReaderNotebook:
                     new.source)
                 new.execution_count = cell.get("execution_count")
                 new.outputs = [o for o in cell.get("outputs", []) if not _hidden_glue(o)]
-                tags = [t for t in cell.get("metadata", {}).get("tags", []) if t not in ("remove-cell", "remove-input")]
-                if tags:
-                    new.metadata["tags"] = tags
+                if cell.get("metadata", {}).get("tags"):
+                    new.metadata["tags"] = list(cell.metadata["tags"])
                 cells.append(new)
             else:
                 cells.append(cell)
@@ -450,6 +449,17 @@ def write_reader_notebook(app, pagename, templatename, context, doctree) -> None
                           book=app.config.html_title or app.config.project)
     nbformat.validate(reader)
     dest.write_text(json.dumps(reader, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    _binder_opens_the_reader_notebook(context)
+
+
+def _binder_opens_the_reader_notebook(context) -> None:
+    """The Binder button opens ``<page>.reader.ipynb`` next to the page's source, which
+    ``binder/reader_notebooks.py`` puts there when Binder builds the image."""
+    for button in context.get("header_buttons", []):
+        for b in button.get("buttons", []):
+            url = b.get("url", "")
+            if b.get("text") == "Binder" and "?urlpath=" in url and url.endswith(".md"):
+                b["url"] = url[: -len(".md")] + ".reader.ipynb"
 
 
 def setup(app):

@@ -26,7 +26,8 @@
   value (``kd_pdf_available``), so a PDF appearing or disappearing re-renders every page.
 * **The issue button names the page's source.** sphinx-book-theme's "open issue" link says
   ``Issue on page /book/intro.html`` in both editions; it is rewritten to name the page's own
-  address and source file (``zh/book/intro.md`` for a Chinese page, from ``repository.path_to_book``).
+  path in the site (``/zh/book/intro.html``), its address and its source file in the repository
+  (``zh/book/intro.md`` for a Chinese page, from ``repository.path_to_book``).
 
 Configuration (``sphinx.config``): ``kd_exercises_dir`` (the released notebooks, relative to
 the book's folder; default ``exercises``) and ``kd_pdf_link``; the Chinese edition sets both in
@@ -171,11 +172,13 @@ def _issue_button(app, pagename, templatename, context, doctree) -> None:
     from urllib.parse import quote
 
     theme = app.config.html_theme_options
-    book = (theme.get("path_to_docs") or "").strip("/")
-    source = "/".join(p for p in (book, pagename + (context.get("page_source_suffix") or ".md")) if p)
-    url = f"{app.config.html_baseurl}{pagename}.html"
-    title = quote(f"Issue on page {source}", safe="")
-    body = quote(f"Page: {url}\nSource: {source}\n\nYour issue content here.", safe="")
+    book = (theme.get("path_to_docs") or "").strip("/")  # "zh" for the Chinese edition
+    prefix = f"{book}/" if book else ""
+    source = f"{prefix}{pagename}{context.get('page_source_suffix') or '.md'}"
+    # the theme's title, with the page's path in the site (/zh/book/intro.html for a Chinese page)
+    title = f"Issue%20on%20page%20%2F{prefix}{pagename}.html"
+    body = quote(f"Page: {app.config.html_baseurl}{pagename}.html\nSource file: {source}\n\n"
+                 "Your issue content here.", safe="/:")
     for button in context.get("header_buttons", []):
         for b in [button, *button.get("buttons", [])]:
             if b.get("label") == "source-issues-button":

@@ -8,12 +8,14 @@ STAMP := $(VENV)/.installed
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
-.PHONY: help venv book book-clean pdf linkcheck test exercises course-secret student-dist grade-demo bench browser system clean test-course
+.PHONY: help venv book book-clean pdf linkcheck test test-all zh-check exercises course-secret student-dist grade-demo bench browser system clean test-course
 
 help:
 	@echo "make book        build the Jupyter Book into _build/html"
 	@echo "make pdf         the whole book as _build/pdf/book.pdf and book_zh.pdf (Chromium prints a single-page build)"
-	@echo "make test        run the whole test suite (builds the book, grades notebooks, drives a browser)"
+	@echo "make test        the first tier of tests (builds the book, grades the catalogue, a few browser pages)"
+	@echo "make test-all    every test: make test's tier and the full tier (every browser page, PDF, venvs, PostgreSQL, the term); what CI runs"
+	@echo "make zh-check    name every Chinese paragraph whose English changed since it was translated (seconds)"
 	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader, English and Chinese (no gradebook entry is kept)"
 	@echo "make course-secret  once per course: the secret the hidden tests' cases derive from"
 	@echo "make student-dist   dist/kd-student.zip: the released notebooks and how to install kdutils (no answers)"
@@ -87,8 +89,20 @@ pdf: venv system
 linkcheck: venv
 	$(BIN)/jupyter-book build . --builder linkcheck
 
-test: venv system
+# Two tiers (pytest marker `full`, tests/conftest.py and pyproject.toml). `make test` proves the library,
+# the strict book build, the whole catalogue graded once per language, one of each grading failure and
+# the browser on a few pages; `make test-all` runs every test: the full tier adds the browser on every
+# page, the PDF, fresh packaging venvs, PostgreSQL, the whole term, the exchange, the zygote's deaths and
+# stock nbgrader on the whole catalogue. CI (.ci/run) runs `make test-all`.
+# zh-check first: a stale translation is named in seconds, before the long suite.
+test: venv system zh-check
+	$(BIN)/python -m pytest -m "not full"
+
+test-all: venv system zh-check
 	$(BIN)/python -m pytest
+
+zh-check: venv
+	$(BIN)/python zh/prose_sync.py check
 
 exercises: venv
 	$(BIN)/python -m kdutils.course generate

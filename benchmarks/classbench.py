@@ -116,7 +116,7 @@ def profile_autograde(course_dir: Path, assignment: str, student: str, batch: bo
     import nbformat
 
     from kdutils import course
-    from kdutils.course.autograde import start_shared_worker, start_zygote, zygote_ready
+    from kdutils.course.runner import start_shared_worker, start_zygote, zygote_ready
 
     exe = Path(sys.executable).parent / "nbgrader"
     env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")

@@ -28,6 +28,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 
 from kdutils import models, recipes
@@ -73,6 +74,10 @@ REQUIRED_KEYS = (
     "compression.latency_ratio",
     "losses.kd_kl_loss_s",
     "losses.naive_s",
+    "losses.torch_idiom_s",
+    "losses.kd_kl_loss_vs_torch_idiom",
+    "tests.make_test_s",
+    "tests.make_test_all_s",
 )
 #: Required keys whose value is a mapping, not a number.
 MAPPING_KEYS = ("machine", "grading.breakdown")
@@ -139,7 +144,10 @@ def get_path(results: Mapping, dotted: str):
     return node
 
 
-PARTS = ("book", "grading", "distillation", "compression", "losses")
+PARTS = ("book", "grading", "distillation", "compression", "losses", "tests")
+#: parts that a plain ``make bench`` measures; ``tests`` (the test tiers on a fresh clone, as long as CI) is measured
+#: by ``benchmarks/run.py --update tests`` and otherwise carried over from the committed results
+DEFAULT_PARTS = ("book", "grading", "distillation", "compression", "losses")
 
 
 def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: Iterable[str] = ()) -> list[str]:
@@ -200,8 +208,14 @@ def naive_kd_kl_loss(student_logits, teacher_logits, T: float):
     return T * T * (p * (torch.log(p) - torch.log(q))).sum(dim=-1).mean()
 
 
+def torch_idiom_kd_kl_loss(student_logits, teacher_logits, T: float):
+    """PyTorch's own idiom for the KD term: ``F.kl_div`` on two ``log_softmax`` with ``log_target=True``."""
+    return F.kl_div(F.log_softmax(student_logits / T, dim=-1), F.log_softmax(teacher_logits / T, dim=-1),
+                    reduction="batchmean", log_target=True) * T * T
+
+
 def bench_losses(n: int = 4096, c: int = 1000, T: float = 4.0, repeats: int = 20, warmup: int = 3, seed: int = 0) -> dict:
-    """Forward + backward time of ``kd_kl_loss`` against ``naive_kd_kl_loss`` on an ``(n, c)`` batch.
+    """Forward + backward time of ``kd_kl_loss`` against PyTorch's idiom and ``naive_kd_kl_loss`` on an ``(n, c)`` batch.
 
     Each sample is one call timed by ``torch.utils.benchmark.Timer``; the two are
     interleaved so that machine noise hits both alike. Also records the largest
@@ -218,7 +232,7 @@ def bench_losses(n: int = 4096, c: int = 1000, T: float = 4.0, repeats: int = 20
         loss.backward()
         return loss.detach(), s.grad
 
-    fns = {"kd_kl_loss": kd_kl_loss, "naive": naive_kd_kl_loss}
+    fns = {"kd_kl_loss": kd_kl_loss, "torch_idiom": torch_idiom_kd_kl_loss, "naive": naive_kd_kl_loss}
     for fn in fns.values():
         for _ in range(warmup):
             step(fn, s0)
@@ -238,6 +252,8 @@ def bench_losses(n: int = 4096, c: int = 1000, T: float = 4.0, repeats: int = 20
         "repeats": repeats,
         "kd_kl_loss_s": times["kd_kl_loss"],
         "naive_s": times["naive"],
+        "torch_idiom_s": times["torch_idiom"],
+        "kd_kl_loss_vs_torch_idiom": times["kd_kl_loss"] / times["torch_idiom"],
         "speed_ratio_naive_over_kd": times["naive"] / times["kd_kl_loss"],
         "max_abs_loss_diff": float((ref - nai).abs()),
         "max_abs_grad_diff": float((g_ref - g_nai).abs().max()),
@@ -515,6 +531,13 @@ def _reexecuted(book: Mapping) -> str:
     return f"; {len(pages)} re-executed: " + ", ".join(f"`{p}`" for p in pages) if pages else ""
 
 
+def provenance(results: Mapping) -> dict:
+    """Where a run's figures come from: commit, date, load average at start and whether it was preliminary."""
+    m = results.get("machine", {})
+    return {"commit": m.get("git_commit"), "date_utc": m.get("date_utc"),
+            "load_average_at_start": m.get("load_average_at_start"), "preliminary": results.get("preliminary")}
+
+
 def render_markdown(results: Mapping) -> str:
     """The human-readable results table (``benchmarks/results.md``)."""
     m = results["machine"]
@@ -530,6 +553,14 @@ def render_markdown(results: Mapping) -> str:
         f"measurements); load average at start {m.get('load_average_at_start')}.",
         "",
     ]
+    measured = results.get("measured")
+    if measured:
+        lines += ["Parts measured again since (`benchmarks/run.py --update PARTS`; the others are from the run above):",
+                  "", "| part | commit | date (UTC) | load average at start | note |", "|---|---|---|---|---|"]
+        lines += [f"| {part} | `{pv.get('commit')}` | {pv.get('date_utc')} | {pv.get('load_average_at_start')} "
+                  f"| {pv.get('preliminary') or ''} |" for part, pv in measured.items()
+                  if pv.get("commit") != m.get("git_commit") or pv.get("date_utc") != m.get("date_utc")]
+        lines += [""]
     b = results.get("book")
     if b:
         lines += ["## 1. Book build", "",
@@ -654,8 +685,15 @@ def render_markdown(results: Mapping) -> str:
                   f"`kd_kl_loss` forward + backward on a {tuple(lo['shape'])} batch, median of {lo['repeats']}:", "",
                   "| implementation | time | finite at logits ±1e4 |", "|---|---|---|",
                   f"| `kdutils.losses.kd_kl_loss` (log_softmax) | {1e3 * lo['kd_kl_loss_s']:.1f} ms | {lo['kd_kl_loss_finite_at_1e4']} |",
+                  f"| PyTorch's idiom `F.kl_div(F.log_softmax(s/T), F.log_softmax(t/T), log_target=True) * T*T` | {1e3 * lo['torch_idiom_s']:.1f} ms ({lo['kd_kl_loss_vs_torch_idiom']:.2f}x for kd_kl_loss) | - |",
                   f"| naive `log(softmax(.))` | {1e3 * lo['naive_s']:.1f} ms | {lo['naive_finite_at_1e4']} |", "",
                   f"Largest difference on ordinary logits: loss {lo['max_abs_loss_diff']:.2e}, gradient {lo['max_abs_grad_diff']:.2e}.", ""]
+    t = results.get("tests")
+    if t:
+        lines += ["## Test tiers on a fresh clone", "",
+                  f"Commit `{t.get('commit')}`: `make test` (venv included) **{t['make_test_s'] / 60:.1f} min**; "
+                  f"the full tier after it {t.get('full_tier_s', 0) / 60:.1f} min; `make test-all` (what CI runs) "
+                  f"at most **{t['make_test_all_s'] / 60:.1f} min** (`benchmarks/testtime.py`).", ""]
     return "\n".join(lines)
 
 

@@ -9,6 +9,11 @@ writes to ``_build/bench-quick/`` (as does any reduced run) so it never overwrit
     python benchmarks/run.py            # the full benchmark (make bench)
     python benchmarks/run.py --quick    # a fast smoke run
     python benchmarks/run.py --skip book,grading   # only the in-process parts
+    python benchmarks/run.py --update losses       # measure again only these parts of the committed results
+
+``--update`` keeps the other parts of ``benchmarks/results.json`` and records, per part, the commit, date,
+machine load and whether the run was preliminary (``measured``), so the table says which parts come from
+which run.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import classbench  # noqa: E402  (benchmarks/classbench.py)
 import final_task  # noqa: E402  (benchmarks/final_task.py)
 import kdbench  # noqa: E402  (benchmarks/kdbench.py)
+import testtime  # noqa: E402  (benchmarks/testtime.py)
 
 PARTS = kdbench.PARTS
 FULL = {"class_students": 40, "seeds": 5, "datasets": ("digits", "mnist"), "grading_repeats": 3, "latency_rounds": 10, "loss_repeats": 20}
@@ -59,6 +65,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="torch threads for the in-process parts (default 1: stable timings on a shared 2-core CPU)")
     p.add_argument("--preliminary", default=None, metavar="REASON",
                    help="mark a full run as preliminary (e.g. measured on a busy machine); it still writes benchmarks/")
+    p.add_argument("--update", default="", metavar="PARTS",
+                   help=f"comma-separated parts to measure again into the committed results, keeping the others "
+                        f"(of {','.join(PARTS)})")
     p.add_argument("--out", type=Path, default=None,
                    help="output directory (default benchmarks/, or _build/bench-quick/ with --quick)")
     args = p.parse_args(argv)
@@ -67,6 +76,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     if unknown:
         p.error(f"--skip got unknown parts {sorted(unknown)}; choose from {PARTS}")
     args.skip = skip
+    update = {s.strip() for s in args.update.split(",") if s.strip()}
+    if update - set(PARTS):
+        p.error(f"--update got unknown parts {sorted(update - set(PARTS))}; choose from {PARTS}")
+    if update and (skip or args.quick):
+        p.error("--update measures the named parts in full; it cannot be combined with --skip or --quick")
+    args.update = update
     if args.seeds is not None and args.seeds < 1:
         p.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.threads < 1:
@@ -83,7 +98,8 @@ def main(argv=None) -> int:
     if args.seeds is not None:
         cfg["seeds"] = args.seeds
     seeds = list(range(cfg["seeds"]))
-    parts = [p for p in PARTS if p not in args.skip]
+    parts = [p for p in (PARTS if args.update else kdbench.DEFAULT_PARTS)
+             if p not in args.skip and (not args.update or p in args.update)]
     reduced = args.quick or bool(args.skip) or args.no_demo or cfg["seeds"] < 5
     # A reduced run never overwrites the committed benchmarks/results.* unless --out says so.
     out_dir = args.out or (kdbench.ROOT / "_build" / "bench-quick" if reduced else Path(__file__).resolve().parent)
@@ -95,18 +111,27 @@ def main(argv=None) -> int:
         "distillation": len(cfg["datasets"]) * len(seeds) * n_recipes,
         "compression": 1,
         "losses": 1,
+        "tests": 1,
     }
     progress = Progress(sum(steps[p] for p in parts))
     results: dict = {"machine": kdbench.machine_info()}
+    committed = Path(__file__).resolve().parent / "results.json"
+    if args.update:
+        import json
+
+        previous = json.loads(committed.read_text())
+        earlier = {p: previous.get("measured", {}).get(p) or kdbench.provenance(previous) for p in PARTS}
+        results = {k: v for k, v in previous.items() if k != "measured"}
+        results["measured"] = earlier
     argv_list = list(sys.argv[1:] if argv is None else argv)
     flags = " ".join("--preliminary …" if a == "--preliminary" else a for i, a in enumerate(argv_list)
                      if i == 0 or argv_list[i - 1] != "--preliminary")
-    if flags:
+    if flags and not args.update:
         results["args"] = flags
     if reduced:
         results["preliminary"] = (f"a reduced run ({flags or 'custom'}); not the committed benchmark, "
                                   "which is a full `make bench` on a quiet machine")
-    elif args.preliminary:
+    elif args.preliminary and not args.update:
         results["preliminary"] = args.preliminary
     t_start = time.perf_counter()
     try:
@@ -136,12 +161,28 @@ def main(argv=None) -> int:
         if "losses" in parts:
             progress.start("losses: kd_kl_loss vs naive, (4096, 1000)")
             results["losses"] = kdbench.bench_losses(repeats=cfg["loss_repeats"])
+        if "tests" in parts:
+            progress.start("tests: make test and the full tier on a fresh clone")
+            results["tests"] = testtime.measure()
     finally:
         progress.close()
     results["total_s"] = time.perf_counter() - t_start
+    if args.update:
+        now = kdbench.provenance({"machine": kdbench.machine_info(), "preliminary": args.preliminary})
+        results["measured"].update({p: now for p in parts})
+        results["total_s"] = previous.get("total_s", results["total_s"])  # the header describes the base run
 
+    if not args.update and "tests" not in parts and committed.exists():  # carried over, with where it comes from
+        import json
+
+        previous = json.loads(committed.read_text())
+        if "tests" in previous:
+            results["tests"] = previous["tests"]
+            results.setdefault("measured", {})["tests"] = (previous.get("measured", {}).get("tests")
+                                                          or kdbench.provenance(previous))
+            parts = [*parts, "tests"]
     optional = ["grading.demo_class_s"] if args.no_demo else []
-    j, md = kdbench.write_results(results, out_dir, parts, optional)
+    j, md = kdbench.write_results(results, out_dir, list(PARTS) if args.update else parts, optional)
     print(kdbench.render_markdown(results))
     print(f"\nwrote {j} and {md} in {results['total_s'] / 60:.1f} min")
     if results["total_s"] > 15 * 60 and not args.quick:

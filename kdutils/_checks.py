@@ -20,8 +20,11 @@ def _short(value) -> str:
     return repr(value)
 
 
-def check_tensor(name: str, x, *, floating: bool = True, min_dim: int = 0) -> torch.Tensor:
-    """Require a tensor (floating point unless ``floating=False``) with no NaN."""
+def check_tensor(name: str, x, *, floating: bool = True, min_dim: int = 0, nan: bool = True) -> torch.Tensor:
+    """Require a tensor (floating point unless ``floating=False``) with no NaN.
+
+    ``nan=False`` leaves out the NaN scan (a full pass over the data): for a hot path that checks its result
+    instead and calls ``check_no_nan`` only when the result is NaN (``kdutils.losses.kd_kl_loss``)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {name}={_short(x)} ({type(x).__name__})")
     if floating and not x.is_floating_point():
@@ -31,9 +34,16 @@ def check_tensor(name: str, x, *, floating: bool = True, min_dim: int = 0) -> to
         )
     if x.dim() < min_dim:
         raise ValueError(f"{name} must have at least {min_dim} dimension(s), got {name}.shape={tuple(x.shape)}")
-    if x.is_floating_point() and torch.isnan(x).any():
+    if nan and x.is_floating_point() and torch.isnan(x).any():
         raise ValueError(f"{name} contains NaN, got {name}={_short(x)}")
     return x
+
+
+def check_no_nan(**tensors: torch.Tensor) -> None:
+    """Raise the NaN error of ``check_tensor`` for the first of ``tensors`` (in order) that contains NaN."""
+    for name, x in tensors.items():
+        if x.is_floating_point() and torch.isnan(x).any():
+            raise ValueError(f"{name} contains NaN, got {name}={_short(x)}")
 
 
 def check_same_shape(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:

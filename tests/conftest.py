@@ -81,3 +81,69 @@ def toc_docnames(toc_path: Path) -> list[str]:
         walk(part.get("chapters"))
     walk(toc.get("chapters"))
     return [re.sub(r"\.(md|ipynb|rst)$", "", n) for n in names]
+
+
+# ----------------------------------------------------------------------------- the graded catalogue
+#: the per-cell timeout of the test runs (the course's own is 60 s): a cell that loops costs 30 s, not a minute
+CATALOGUE_TIMEOUT = "--Execute.timeout=30"
+
+
+class GradedCatalogue:
+    """A course in which every catalogue submission (``kdutils.course.catalogue``) was autograded once through
+    the path instructors use (``python -m kdutils.course autograde --jobs 2``: kernels forked from the zygote, one
+    shared grading worker) and given feedback, in the releases of one language. Read it; never grade in it again
+    (copy it first: ``copy(dest)``)."""
+
+    def __init__(self, root: Path, lang: str, outputs: dict, scores: dict, points: dict, seconds: float):
+        self.root, self.lang, self.outputs, self.scores, self.points, self.seconds = (
+            root, lang, outputs, scores, points, seconds)
+
+    def release(self, assignment: str) -> str:
+        """``losses`` or ``losses_zh``: the released assignment of this language."""
+        return assignment if self.lang == "en" else f"{assignment}_{self.lang}"
+
+    def copy(self, dest: Path) -> Path:
+        import shutil
+
+        shutil.copytree(self.root, dest, symlinks=True)
+        return dest
+
+
+def _grade_catalogue(tmp_path_factory, lang: str) -> GradedCatalogue:
+    import time
+
+    from kdutils import course
+    from kdutils.course import catalogue as cat
+
+    t0 = time.perf_counter()
+    root = course.make_course(tmp_path_factory.mktemp(f"catalogue_{lang}"))
+    rel = (lambda a: a) if lang == "en" else (lambda a: f"{a}_{lang}")
+    for a in course.ASSIGNMENTS:
+        course.nbgrader("generate_assignment", rel(a), "--force", cwd=root)
+    for sub in cat.catalogue():
+        cat.write(cat.in_language(sub, lang), root)
+    outputs = {}
+    for a in course.ASSIGNMENTS:
+        p = subprocess.run([sys.executable, "-m", "kdutils.course", "autograde", rel(a), "--course", str(root),
+                            "--jobs", "2", "--no-progress", f"--nbgrader-arg={CATALOGUE_TIMEOUT}"],
+                           capture_output=True, text=True)
+        assert p.returncode in (0, 1), p.stdout + p.stderr
+        outputs[a] = p.stdout
+    for a in course.ASSIGNMENTS:
+        course.nbgrader("generate_feedback", rel(a), "--force", cwd=root)
+    # keyed by the English assignment, whatever the language
+    scores = {a: course.read_scores(root, rel(a)) for a in course.ASSIGNMENTS}
+    points = {a: cat.max_points(root, rel(a)) for a in course.ASSIGNMENTS}
+    return GradedCatalogue(root, lang, outputs, scores, points, time.perf_counter() - t0)
+
+
+@pytest.fixture(scope="session")
+def graded_catalogue_en(tmp_path_factory) -> GradedCatalogue:
+    """The whole catalogue graded once against the English releases (see ``GradedCatalogue``)."""
+    return _grade_catalogue(tmp_path_factory, "en")
+
+
+@pytest.fixture(scope="session")
+def graded_catalogue_zh(tmp_path_factory) -> GradedCatalogue:
+    """The whole catalogue graded once against the Chinese releases (``losses_zh``, ``training_zh``)."""
+    return _grade_catalogue(tmp_path_factory, "zh")

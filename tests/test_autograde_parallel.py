@@ -70,11 +70,13 @@ def test_status_record_round_trip(tmp_path):
 
 def test_output_held_open_by_a_leftover_process_does_not_hang_the_run(monkeypatch):
     """nbgrader has exited but a process it started still holds its stdout: wait OUTPUT_GRACE, not forever."""
-    monkeypatch.setattr(ag, "OUTPUT_GRACE", 1)
+    from kdutils.course import runner
+
+    monkeypatch.setattr(runner, "OUTPUT_GRACE", 1)
     p = subprocess.Popen(["/bin/sh", "-c", "echo graded; sleep 30 & exit 3"], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, start_new_session=True)
     t0 = time.perf_counter()
-    out, rc = ag._wait(p, None)
+    out, rc = runner._wait(p, None)
     assert time.perf_counter() - t0 < 10 and rc == 3
     assert out.startswith("graded") and "kept its output open" in out
     os.killpg(p.pid, signal.SIGKILL)
@@ -114,6 +116,7 @@ def one_job(template, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_one_job_matches_the_catalogue(one_job):
     assert set(one_job) == set(CLASS)
     score, maximum, n = one_job["solution"]
@@ -124,6 +127,7 @@ def test_one_job_matches_the_catalogue(one_job):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("jobs,stock", [(2, False), (4, False), (2, True)], ids=["2", "4", "2-stock-kernels"])
+@pytest.mark.full
 def test_parallel_jobs_give_the_same_gradebook(template, one_job, tmp_path, jobs, stock):
     """Also with ordinary kernels and a worker per kernel (``--no-zygote --private-workers``), as stock nbgrader."""
     root = _copy(template, tmp_path / f"j{jobs}")
@@ -155,6 +159,7 @@ def _nbgrader_children(root: Path) -> list[int]:
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_sigkill_mid_batch_then_rerun_loses_nothing(template, one_job, tmp_path):
     root = _copy(template, tmp_path / "killed")
     status = root / "grading_status" / "losses"
@@ -211,6 +216,7 @@ def test_a_missing_notebook_a_dead_kernel_and_a_swallowed_interrupt_are_named_fa
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_a_student_who_kills_the_zygote_costs_only_their_own_points(template, one_job, tmp_path):
     """The zygote is every forked kernel's parent; killing it kills the kernels in flight. Those students are
     graded again with ordinary kernels, where the same code kills only the student's own nbgrader."""
@@ -229,6 +235,7 @@ def test_a_student_who_kills_the_zygote_costs_only_their_own_points(template, on
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_after_the_zygote_died_a_student_who_fails_alone_is_graded_once(template, tmp_path):
     """Only students whose kernel came from the zygote are graded again: a later crash, already in an ordinary
     kernel, is its own student's failure and is not graded twice."""
@@ -250,7 +257,7 @@ def test_the_shared_worker_answers_as_a_private_one_and_a_kernel_falls_back_when
     code = f"""
 import json, sys
 from pathlib import Path
-from kdutils.course.autograde import start_shared_worker
+from kdutils.course.runner import start_shared_worker
 server = start_shared_worker(Path({str(tmp_path)!r}))
 assert server is not None, "the shared worker did not come up"
 from kdutils.grading import kernel
@@ -276,7 +283,7 @@ def test_one_shared_worker_answers_each_kernel_in_its_assignments_language(tmp_p
     code = f"""
 from pathlib import Path
 import torch
-from kdutils.course.autograde import start_shared_worker
+from kdutils.course.runner import start_shared_worker
 server = start_shared_worker(Path({str(tmp_path)!r}))
 import kdutils.grading as G
 from kdutils.grading import kernel

@@ -47,9 +47,10 @@ def complete_results() -> dict:
                         "teacher": {"parameters": 100, "bytes": 400, "latency_s": 0.002},
                         "student": {"parameters": 10, "bytes": 40, "latency_s": 0.001},
                         "param_ratio": 10.0, "bytes_ratio": 10.0, "latency_ratio": 2.0},
-        "losses": {"shape": [4096, 1000], "repeats": 3, "kd_kl_loss_s": 0.1, "naive_s": 0.12,
+        "losses": {"shape": [4096, 1000], "repeats": 3, "kd_kl_loss_s": 0.1, "naive_s": 0.12, "torch_idiom_s": 0.098, "kd_kl_loss_vs_torch_idiom": 1.02,
                    "max_abs_loss_diff": 0.0, "max_abs_grad_diff": 0.0,
                    "kd_kl_loss_finite_at_1e4": True, "naive_finite_at_1e4": False},
+        "tests": {"commit": "abc1234", "make_test_s": 660.0, "full_tier_s": 1800.0, "make_test_all_s": 2460.0},
         "total_s": 600.0,
     }
 
@@ -292,3 +293,15 @@ def test_the_chinese_releases_are_timed_like_the_english_ones():
     assert kdbench.zh_over_en({"losses": 10.0, "training": 20.0, "losses_zh": 10.5, "training_zh": 19.0}) == \
         {"losses": 1.05, "training": 0.95}
     assert "`losses_zh` 1.02×" in kdbench.render_markdown(complete_results())
+
+
+def test_a_part_measured_again_says_which_commit_it_comes_from():
+    """``run.py --update PARTS``: the table names the commit, date and load of each part measured again."""
+    res = complete_results()
+    base = kdbench.provenance(res)
+    res["measured"] = {p: dict(base) for p in kdbench.PARTS}
+    res["measured"]["losses"] = {"commit": "abc1234", "date_utc": "2026-12-08 02:00 UTC",
+                                 "load_average_at_start": [0.5, 0.4, 0.3], "preliminary": None}
+    md = kdbench.render_markdown(res)
+    assert "| losses | `abc1234` | 2026-12-08 02:00 UTC | [0.5, 0.4, 0.3] |" in md
+    assert "| book |" not in md  # parts from the base run are not listed again

@@ -209,6 +209,13 @@ DOCNAMES = toc_docnames(ROOT / "_toc.yml")
 ZH_DOCNAMES = toc_docnames(ROOT / "zh" / "_toc.yml")
 # The accessibility checks (alt texts, axe-core, CJK glyphs) cover both editions: zh/<page> is the 中文版.
 BOTH_EDITIONS = [*DOCNAMES, *("zh/" + d for d in ZH_DOCNAMES)]
+#: the pages `make test` visits; `make test-all` visits every page (the others carry the `full` mark)
+FAST_PAGES = {"book/intro", "book/experiments", "zh/book/intro", "zh/book/experiments", "search", "zh/search"}
+
+
+def tiered(docnames, prefix: str = "") -> list:
+    """``docnames`` as parameters, every page but ``FAST_PAGES`` marked ``full`` (the full tier)."""
+    return [d if prefix + d in FAST_PAGES else pytest.param(d, marks=pytest.mark.full) for d in docnames]
 
 
 # --------------------------------------------------------------------------- tests
@@ -265,7 +272,7 @@ def _link_status(ctx, url: str) -> int:
     return status
 
 
-@pytest.mark.parametrize("docname", DOCNAMES)
+@pytest.mark.parametrize("docname", tiered(DOCNAMES))
 def test_page(browser_context, server, docname):
     """Every check on one page; all problems are reported together."""
     url = urljoin(server.base, docname + ".html")
@@ -391,7 +398,7 @@ def test_dropdown_answer_opens(browser_context, server):
         page.close()
 
 
-@pytest.mark.parametrize("docname", DOCNAMES)
+@pytest.mark.parametrize("docname", tiered(DOCNAMES))
 def test_phone_width_has_no_horizontal_scroll(browser_context, server, docname):
     page = browser_context.new_page()
     try:
@@ -438,7 +445,7 @@ def test_alt_check_catches_paths_and_empty_alts():
     assert [b.split(" ")[0] for b in bad_alts(images)] == ["a.png", "b.png", "c.png"]
 
 
-@pytest.mark.parametrize("docname", BOTH_EDITIONS)
+@pytest.mark.parametrize("docname", tiered(BOTH_EDITIONS))
 def test_every_image_has_a_meaningful_alt(browser_context, server, docname):
     page = browser_context.new_page()
     try:
@@ -452,7 +459,7 @@ def test_every_image_has_a_meaningful_alt(browser_context, server, docname):
 AXE_FAIL_IMPACTS = ("serious", "critical")
 
 
-@pytest.mark.parametrize("docname", [*BOTH_EDITIONS, "search", "zh/search"])
+@pytest.mark.parametrize("docname", tiered([*BOTH_EDITIONS, "search", "zh/search"]))
 def test_axe_finds_no_serious_or_critical_violation(browser_context, server, docname):
     """axe-core (bundled in axe-playwright-python, offline) on every page, after MathJax and fonts."""
     from axe_playwright_python.sync_playwright import Axe
@@ -474,7 +481,7 @@ CJK_PAGES = [d for d in DOCNAMES if re.search(r"[\u4e00-\u9fff]", (ROOT / f"{d}.
 CJK_PAGES += ["zh/" + d for d in ZH_DOCNAMES]  # every Chinese page, so its screenshots show real glyphs
 
 
-@pytest.mark.parametrize("docname", CJK_PAGES)
+@pytest.mark.parametrize("docname", tiered(CJK_PAGES))
 def test_chinese_quotes_render_in_a_cjk_font(browser_context, server, docname):
     """Chromium's own account (CSS.getPlatformFontsForNode) of the fonts that drew each Chinese element."""
     page = browser_context.new_page()
@@ -517,7 +524,7 @@ def test_chinese_quotes_render_in_a_cjk_font(browser_context, server, docname):
 CJK_RE = re.compile(r"[\u4e00-\u9fff]")
 
 
-@pytest.mark.parametrize("docname", ZH_DOCNAMES)
+@pytest.mark.parametrize("docname", tiered(ZH_DOCNAMES, "zh/"))
 def test_zh_page(browser_context, server, docname):
     """A Chinese page: console, network, MathJax, images, <html lang="zh-CN">, Chinese UI and text."""
     url = urljoin(server.base, "zh/" + docname + ".html")
@@ -605,7 +612,7 @@ def test_zh_search_finds_temperature(browser_context, server):
         page.close()
 
 
-@pytest.mark.parametrize("docname", ZH_DOCNAMES)
+@pytest.mark.parametrize("docname", tiered(ZH_DOCNAMES, "zh/"))
 def test_zh_phone_width_has_no_horizontal_scroll(browser_context, server, docname):
     page = browser_context.new_page()
     try:

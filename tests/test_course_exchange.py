@@ -22,7 +22,7 @@ import pytest
 
 from kdutils import course
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.full]
 TEACHER, STUDENT = "kdteach", "kdstud"
 BIN = Path(sys.executable).parent
 

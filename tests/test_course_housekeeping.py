@@ -61,3 +61,36 @@ def test_late_policy():
         Policy(per_day=1.5)
     with pytest.raises(ValueError, match="grace_minutes=-1"):
         Policy(grace_minutes=-1)
+
+
+def test_help_lists_every_command_and_loads_neither_nbgrader_nor_torch():
+    """``python -m kdutils.course --help`` imports only the command table (its time is in ``make bench``)."""
+    code = ("import sys, runpy, contextlib, io\n"
+            "sys.argv = ['kdutils.course', '--help']\n"
+            "out = io.StringIO()\n"
+            "with contextlib.redirect_stdout(out):\n"
+            "    try:\n        runpy.run_module('kdutils.course', run_name='__main__')\n"
+            "    except SystemExit:\n        pass\n"
+            "print(out.getvalue())\n"
+            "print('LOADED', sorted(m for m in ('torch', 'nbgrader', 'nbformat') if m in sys.modules))\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    from kdutils.course.__main__ import COMMANDS
+
+    for name in COMMANDS:
+        assert name in p.stdout, (name, p.stdout, p.stderr)
+    assert "LOADED []" in p.stdout, p.stdout
+
+
+def test_the_course_key_preprocessor_does_not_import_the_grader_or_torch():
+    """``nbgrader generate_assignment`` runs ``InsertCourseKey``: making a key loads no torch, and its form is the
+    one the grader checks."""
+    code = ("import sys\nfrom kdutils.course import secret\n"
+            "key = secret.course_key('ab' * 32, 'losses')\n"
+            "print(key, 'torch' in sys.modules, 'kdutils.grading' in sys.modules)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    key, torch_loaded, grader_loaded = p.stdout.split()
+    assert (torch_loaded, grader_loaded) == ("False", "False"), p.stdout + p.stderr
+    from kdutils.course import secret
+    from kdutils.grading import keys
+
+    assert secret.KEY_PREFIX == keys.KEY_PREFIX and keys.is_course_key(key)

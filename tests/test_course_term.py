@@ -36,7 +36,7 @@ import pytest
 from kdutils import course
 from kdutils.course import catalogue as cat
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.full]
 A = "losses"
 TIMEOUT = 30
 ROSTER = ("id,first_name,last_name,email,lms_user_id\n"

@@ -134,6 +134,7 @@ def _parse(path: Path, cache: dict) -> _Links:
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_every_internal_link_of_the_site_resolves(built_pdf):
     """Every relative href/src of every page: the file exists, and a #fragment is an id of its target."""
     html = built_pdf["html"]

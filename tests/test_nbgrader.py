@@ -1,9 +1,11 @@
-"""End-to-end grading with the real ``nbgrader`` command line, in a temporary course directory.
+"""End-to-end grading: the whole submission catalogue, graded once per language, and stock ``nbgrader``.
 
-One course holds the whole submission catalogue (kdutils/course/catalogue.py); each
-assignment is autograded with a single ``nbgrader autograde`` call to keep the run short.
-The per-cell timeout is lowered to 30 s here (the course's own is 60 s) so that the student
-whose cell loops forever costs 30 s, not a minute.
+The catalogue (kdutils/course/catalogue.py) is graded once per test session, per language, through the
+path instructors use (``python -m kdutils.course autograde``: the session fixtures ``graded_catalogue_en``
+and ``graded_catalogue_zh`` of tests/conftest.py); every test here reads those courses. Stock
+``nbgrader autograde`` grades a subset again (every ``tamper_*`` student among them) and must give the same
+scores cell by cell; the whole catalogue with stock nbgrader is in the full tier (``make test-all``).
+The per-cell timeout is lowered to 30 s (the course's own is 60 s) so that a looping cell costs 30 s.
 """
 from __future__ import annotations
 
@@ -19,12 +21,17 @@ import pytest
 from kdutils import course
 from kdutils.course import catalogue as cat
 
+from conftest import CATALOGUE_TIMEOUT as TIMEOUT
+
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
-TIMEOUT = "--Execute.timeout=30"
 
 
 LANGS = ("en", "zh")  # issue 17: the whole catalogue is graded against the Chinese releases too
+#: graded again with stock nbgrader: every tamper_* student, the model answers, the blank release, a bug, a hang
+STOCK_SUBSET = {"losses": {s.student for s in cat.TAMPER_LOSSES} | {"solution", "blank", "bug_a", "alt_a"}
+                | {cat.HANG_LOSSES[0].student},
+                "training": {"solution", "final_labels", "bug_a"}}
 
 
 def _release(assignment: str, lang: str) -> str:
@@ -32,36 +39,52 @@ def _release(assignment: str, lang: str) -> str:
     return assignment if lang == "en" else f"{assignment}_{lang}"
 
 
-def _grade(tmp_path_factory, lang: str):
-    """A course with every catalogue submission autograded and given feedback, in ``lang``'s releases."""
-    root = course.make_course(tmp_path_factory.mktemp(f"course_{lang}"))
-    for a in course.ASSIGNMENTS:
-        course.nbgrader("generate_assignment", _release(a, lang), "--force", cwd=root)
-    for sub in cat.catalogue():
-        cat.write(cat.in_language(sub, lang), root)
-    for a in course.ASSIGNMENTS:
-        course.nbgrader("autograde", _release(a, lang), "--force", TIMEOUT, cwd=root)
-        course.nbgrader("generate_feedback", _release(a, lang), "--force", cwd=root)
-    # keyed by the English assignment, whatever the language
-    scores = {a: course.read_scores(root, _release(a, lang)) for a in course.ASSIGNMENTS}
-    points = {a: cat.max_points(root, _release(a, lang)) for a in course.ASSIGNMENTS}
-    return root, scores, points, lang
-
-
-@pytest.fixture(scope="module")
-def graded_en(tmp_path_factory):
-    return _grade(tmp_path_factory, "en")
-
-
-@pytest.fixture(scope="module")
-def graded_zh(tmp_path_factory):
-    return _grade(tmp_path_factory, "zh")
-
-
 @pytest.fixture(params=LANGS)
 def graded(request):
-    """``(course, scores, points, lang)``, once per language (each course is built once per module)."""
-    return request.getfixturevalue(f"graded_{request.param}")
+    """``(course, scores, points, lang)``, once per language (each catalogue is graded once per session)."""
+    g = request.getfixturevalue(f"graded_catalogue_{request.param}")
+    return g.root, g.scores, g.points, g.lang
+
+
+def _stock(graded_catalogue, tmp_path, students: dict[str, set[str]]) -> dict:
+    """Grade ``students`` again, in a copy of the graded course, with stock ``nbgrader autograde``; their scores."""
+    root = graded_catalogue.copy(tmp_path / "stock")
+    shutil.rmtree(root / "grading_status", ignore_errors=True)  # what the stock path leaves: no status records
+    out = {"root": root}
+    for a, names in students.items():
+        rel = graded_catalogue.release(a)
+        for folder in (root / "submitted").glob(f"*/{rel}"):  # one nbgrader call grades exactly the subset
+            if folder.parent.name not in names:
+                shutil.rmtree(folder)
+        course.nbgrader("autograde", rel, "--force", TIMEOUT, cwd=root)
+        got = course.read_scores(root, rel)
+        out[a] = {s: got[s] for s in names}
+    return out
+
+
+def test_stock_nbgrader_gives_the_forked_kernels_scores_on_a_subset_cell_by_cell(graded_catalogue_en, tmp_path):
+    """Stock ``nbgrader autograde`` (ordinary kernels, a private worker each) regrades a subset, every ``tamper_*``
+    student included: the same scores, cell by cell, as ``kdutils.course autograde`` gave (grading twice is stable)."""
+    stock = _stock(graded_catalogue_en, tmp_path, STOCK_SUBSET)
+    root = stock.pop("root")
+    for a, got in stock.items():
+        want = {s: graded_catalogue_en.scores[a][s] for s in got}
+        assert got == want, {s: (got[s], want[s]) for s in got if got[s] != want[s]}
+    # On the stock path too, `report` names the function the grader stopped (read from the autograded notebook).
+    rep = subprocess.run([sys.executable, "-m", "kdutils.course", "report", "losses", "--allow-pending"], cwd=root,
+                         capture_output=True, text=True)
+    hang = cat.HANG_LOSSES[0]
+    assert "STOPPED FUNCTIONS" in rep.stdout, rep.stdout + rep.stderr
+    assert f"  {hang.student}: your kd_kl_loss did not return" in rep.stdout.split("STOPPED FUNCTIONS")[1], rep.stdout
+
+
+@pytest.mark.full
+def test_stock_nbgrader_gives_every_catalogue_student_the_same_scores(graded_catalogue_en, tmp_path):
+    """The whole catalogue, graded again with stock nbgrader: the same scores cell by cell."""
+    everyone = {a: set(graded_catalogue_en.scores[a]) for a in course.ASSIGNMENTS}
+    stock = _stock(graded_catalogue_en, tmp_path, everyone)
+    stock.pop("root")
+    assert stock == graded_catalogue_en.scores
 
 
 def _points(root: Path, assignment: str) -> dict[str, float]:
@@ -77,21 +100,6 @@ def _feedback(root: Path, sub: cat.Submission, lang: str = "en") -> str:
     path = root / "feedback" / sub.student / sub.assignment / f"{sub.assignment}.html"
     assert path.exists(), f"no feedback for {sub.student}/{sub.assignment}"
     return html.unescape(re.sub(r"<[^>]+>", "", path.read_text()))
-
-
-def test_forked_kernels_give_every_catalogue_student_the_stock_scores(graded_en, tmp_path):
-    """``kdutils.course autograde`` (kernels forked from its zygote, one shared worker, 2 jobs): stock nbgrader's
-    scores for every catalogue student, cell by cell."""
-    root, scores, _, _ = graded_en
-    new = course.make_course(tmp_path / "batch")
-    for a in course.ASSIGNMENTS:
-        course.nbgrader("generate_assignment", a, "--force", cwd=new)
-    shutil.copytree(root / "submitted", new / "submitted")
-    for a in course.ASSIGNMENTS:
-        p = subprocess.run([sys.executable, "-m", "kdutils.course", "autograde", a, "--course", str(new), "--jobs", "2",
-                            "--no-progress", f"--nbgrader-arg={TIMEOUT}"], capture_output=True, text=True)
-        assert p.returncode in (0, 1), p.stdout + p.stderr
-    assert {a: course.read_scores(new, a) for a in course.ASSIGNMENTS} == scores
 
 
 def test_validate_passes_on_solutions_and_inverted_on_exercises():
@@ -168,20 +176,10 @@ def test_feedback_html_for_every_student(graded):
             assert (root / "feedback" / student / r / f"{r}.html").stat().st_size > 10_000
 
 
-def test_autograding_twice_gives_identical_scores(graded):
-    root, scores, _, lang = graded
-    students = ["bug_a", "tamper_objects"]
-    for s in students:
-        course.nbgrader("autograde", _release("losses", lang), "--force", f"--student={s}", TIMEOUT, cwd=root)
-    again = course.read_scores(root, _release("losses", lang))
-    for s in students:
-        assert again[s] == scores["losses"][s], s
-
-
 # ----- issue 17: the Chinese releases grade exactly like the English ones, and diagnose in Chinese ----------
-def test_chinese_releases_give_every_student_the_english_scores(graded_en, graded_zh):
-    _, en, en_points, _ = graded_en
-    _, zh, zh_points, _ = graded_zh
+def test_chinese_releases_give_every_student_the_english_scores(graded_catalogue_en, graded_catalogue_zh):
+    en, en_points = graded_catalogue_en.scores, graded_catalogue_en.points
+    zh, zh_points = graded_catalogue_zh.scores, graded_catalogue_zh.points
     assert zh_points == en_points
     for a in course.ASSIGNMENTS:
         assert set(zh[a]) == set(en[a]) == {s.student for s in cat.catalogue() if s.assignment == a}, a
@@ -189,11 +187,11 @@ def test_chinese_releases_give_every_student_the_english_scores(graded_en, grade
         assert not differ, (a, differ)
 
 
-def test_a_chinese_diagnosis_in_the_feedback_uses_the_glossary(graded_zh):
+def test_a_chinese_diagnosis_in_the_feedback_uses_the_glossary(graded_catalogue_zh):
     """bug_b's hard-label cross-entropy at temperature T, as the feedback HTML shows it."""
     import yaml
 
-    root = graded_zh[0]
+    root = graded_catalogue_zh.root
     bug_b = next(s for s in cat.catalogue() if s.student == "bug_b" and s.assignment == "losses")
     text = _feedback(root, bug_b, "zh")
     assert "硬标签交叉熵是在温度 T 下计算的；它必须用原始 logit（T = 1）" in text

@@ -115,6 +115,7 @@ def _pip(py: Path, *args: str, timeout: int = 1500) -> subprocess.CompletedProce
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_kdutils_alone_in_a_fresh_venv_computes_the_article_example(tmp_path):
     """pip install <repo> (runtime dependencies only, at the lock's versions) into a new venv."""
     py = _venv(sys.executable, tmp_path / "venv")
@@ -139,6 +140,7 @@ PY312 = Path.home() / ".pyenv" / "versions" / "3.12.1" / "bin" / "python3.12"
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_pip_install_resolves_in_a_fresh_python_3_12_venv(tmp_path):
     """``pip install .`` in Python 3.12: resolved against the package index (a dry run).
 

@@ -13,7 +13,8 @@ embedded font, the sidebar link. And what issue 24 found wrong with the first PD
 * **no empty "Hide code cell source" frames**: hidden code is left out of the print;
 * **a title page** with the title, the version (``kdutils.__version__``), the commit and a date.
 
-The tests that build the book are marked slow; the sidebar-link unit tests are not.
+The tests that build the book and the PDFs are in the full tier (``slow``, ``full``); the
+sidebar-link unit tests are not.
 """
 from __future__ import annotations
 
@@ -147,6 +148,7 @@ def pdf_text(pdfs) -> dict[str, str]:
 
 
 @pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_page_count_and_build_time_are_recorded(pdfs, edition):
     info = subprocess.run(["pdfinfo", str(pdfs[edition]["pdf"])], capture_output=True, text=True, check=True).stdout
@@ -157,6 +159,7 @@ def test_page_count_and_build_time_are_recorded(pdfs, edition):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_every_chapter_title_and_a_glued_number_are_in_the_text(pdf_text, edition):
     text = _norm(pdf_text[edition])
@@ -167,6 +170,7 @@ def test_every_chapter_title_and_a_glued_number_are_in_the_text(pdf_text, editio
 
 
 @pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_math_is_typeset_not_raw_tex(pdf_text, edition):
     raw = re.findall(r"\\frac\{|\\begin\{|\$\$|\\mathrm\{", pdf_text[edition])
@@ -174,6 +178,7 @@ def test_math_is_typeset_not_raw_tex(pdf_text, edition):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_figures_are_embedded(pdfs, edition):
     out = subprocess.run(["pdfimages", "-list", str(pdfs[edition]["pdf"])], capture_output=True, text=True, check=True).stdout
@@ -184,6 +189,7 @@ def test_figures_are_embedded(pdfs, edition):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("edition,min_han", [("en", 100), ("zh", 20000)])
 def test_chinese_text_is_in_the_pdf(pdfs, pdf_text, edition, min_han):
     """The Chinese quotes (English edition) and the whole text (中文版) are there as text, drawn
@@ -200,6 +206,7 @@ def test_chinese_text_is_in_the_pdf(pdfs, pdf_text, edition, min_han):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_the_sidebar_links_the_editions_pdf(pdfs, edition):
     """Every page of an edition links its own PDF (the Chinese pages the Chinese PDF), a copy of _build/pdf's."""
@@ -213,6 +220,7 @@ def test_the_sidebar_links_the_editions_pdf(pdfs, edition):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_no_code_line_is_cut_at_the_right_margin(pdfs, edition):
     blocks = printed_blocks(SINGLEHTML[edition]).blocks
@@ -223,6 +231,7 @@ def test_no_code_line_is_cut_at_the_right_margin(pdfs, edition):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_every_word_is_inside_the_printable_area_and_nothing_overflows(pdfs, edition):
     bad = words_outside_the_printable_area(pdfs[edition]["pdf"])
@@ -232,6 +241,7 @@ def test_every_word_is_inside_the_printable_area_and_nothing_overflows(pdfs, edi
 
 
 @pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_the_intro_equation_is_whole(pdf_text, edition):
     """The loss of the intro ends with "+ (1 − α) CE(y, softmax(s))," (it was cut at "CE(y, softmax")."""
@@ -240,6 +250,7 @@ def test_the_intro_equation_is_whole(pdf_text, edition):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("edition", EDITIONS)
 def test_no_empty_hidden_code_toggles(pdf_text, edition):
     labels = printed_blocks(SINGLEHTML[edition]).hidden_summaries
@@ -249,6 +260,7 @@ def test_no_empty_hidden_code_toggles(pdf_text, edition):
 
 
 @pytest.mark.slow
+@pytest.mark.full
 @pytest.mark.parametrize("edition,words", [("en", ("Version", "commit")), ("zh", ("版本", "提交"))])
 def test_the_title_page_has_title_version_commit_and_date(pdfs, edition, words):
     sys.path.insert(0, str(ROOT))

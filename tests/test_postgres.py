@@ -24,7 +24,7 @@ from kdutils.course import gradestatus
 from kdutils.course.pgcluster import Cluster, PostgresMissing
 from kdutils.course import catalogue as cat
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.full]
 CLASS = ("solution", "bug_a", "blank", "partial")
 
 

@@ -105,6 +105,7 @@ FIGURE_PAGES = [("en", p) for p in notebook_pages("en") if n_figures("en", p)] +
 
 
 @pytest.mark.slow
+@pytest.mark.full  # executes every page with figures again (minutes)
 @pytest.mark.parametrize("edition,page", FIGURE_PAGES)
 def test_a_downloaded_notebook_run_afresh_shows_every_figure(built_book, edition, page):
     nb = _downloaded(built_book, edition, page)

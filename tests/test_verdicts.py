@@ -35,7 +35,7 @@ VERDICT = re.compile(
     re.I,
 )
 CODE_CELL = re.compile(r"^(`{3,})\{code-cell\}[^\n]*\n(.*?)^\1[ \t]*$", re.M | re.S)
-FENCE = re.compile(r"^(`{3,}|~{3,})(?!\{)[^\n]*\n.*?^\1[ \t]*$", re.M | re.S)
+FENCE_LINE = re.compile(r"^\s*(`{3,}|~{3,}|:{3,})(.*)$")
 FRONT_MATTER = re.compile(r"\A---\n.*?\n---\n", re.S)
 
 
@@ -44,13 +44,31 @@ def code_cells(text: str) -> str:
 
 
 def prose(text: str) -> str:
-    """The page without front matter, code cells, plain code blocks, MyST comments and directive options."""
+    """The page without front matter, code cells, plain code blocks, MyST comments and directive options.
+
+    Fences are matched as a stack: a directive's closing fence (a line of backticks alone) closes
+    the directive; it does not open a plain code block that would swallow the prose after it.
+    Directive contents (admonitions, captions, dropdowns) are prose and stay.
+    """
     text = FRONT_MATTER.sub("", text)
     text = CODE_CELL.sub("\n\n", text)
-    text = FENCE.sub("\n\n", text)
-    lines = [ln for ln in text.splitlines()
-             if not re.match(r"\s*(%|:[\w-]+:|\(.*\)=\s*$|`{3,}|:::)", ln)]
-    return "\n".join(lines)
+    out, stack = [], []  # stack of (fence, is_directive)
+    for ln in text.splitlines():
+        m = FENCE_LINE.match(ln)
+        if m:
+            fence, rest = m.group(1), m.group(2).strip()
+            if stack and stack[-1][0] == fence and not rest:
+                stack.pop()
+            else:
+                stack.append((fence, rest.startswith("{") or fence.startswith(":")))
+            out.append("")
+            continue
+        if any(not directive for _, directive in stack):
+            continue  # inside a plain code block (```bash, ```python, ```)
+        if re.match(r"\s*(%|:[\w-]+:|\(.*\)=\s*$)", ln):
+            continue
+        out.append(ln)
+    return "\n".join(out)
 
 
 def sentences(text: str) -> list[str]:
@@ -132,3 +150,10 @@ def test_the_verdict_scanner_can_fail(tmp_path, monkeypatch):
     """A page with an unregistered verdict sentence is reported (the check is not vacuous)."""
     s = sentences("---\na: 1\n---\n# T\n\nKD helps a lot here.\nIt is measured.\n\n```{code-cell} ipython3\nx = 1\n```\n")
     assert [x for x in s if VERDICT.search(x)] == ["KD helps a lot here."]
+
+
+def test_prose_after_a_directive_is_scanned():
+    """A directive's closing fence does not open a code block: the prose after it is still read."""
+    page = ("---\na: 1\n---\n```{glue:figure} f\n:name: fig-x\n\nCaption.\n```\n\nKD helps here.\n\n"
+            "```{warning}\nIt is worse.\n```\n\n```bash\nmake best\n```\n\nThe end.\n")
+    assert [x for x in sentences(page) if VERDICT.search(x)] == ["KD helps here.", "It is worse."]

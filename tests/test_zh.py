@@ -405,6 +405,115 @@ def test_no_avoided_variant_on_any_chinese_page(page):
     assert not bad, f"{page}: write the glossary's term instead of: {bad}"
 
 
+# No space between a number and "%" in Chinese ("97.6%"), in the prose and in the Chinese texts
+# that code cells glue (zh/TRANSLATING.md). A glue role counts as a number: "{glue:text}`x:.1f` %" is wrong.
+SPACED_PERCENT = re.compile(r"(\d|`)[ \t]+%")
+SPACED_PERCENT_IN_CODE = re.compile(r"(\d|\})[ \t]+%")
+
+
+def spaced_percents(text: str) -> list[str]:
+    """Lines of a Chinese page with a space before "%": in its prose, or in a code line that holds Chinese."""
+    bare = PLAIN_FENCE.sub("", CODE_CELL.sub("", FRONT_MATTER.sub("", text)))
+    bare = INLINE_MATH.sub(" ", MATH_BLOCK.sub(" ", bare))
+    bad = [ln.strip() for ln in bare.splitlines() if SPACED_PERCENT.search(ln)]
+    for cell in code_cells(text):
+        bad += [ln.strip() for ln in cell.splitlines() if CJK.search(ln) and SPACED_PERCENT_IN_CODE.search(ln)]
+    return bad
+
+
+def test_percent_check_can_fail():
+    page = ("---\na: 1\n---\n准确率为 97.6 %，另一个为 {glue:text}`x:.1f` %。\n\n正确：97.6%，$p = 5 \\%$。\n\n"
+            "```{code-cell} ipython3\nglue('v_zh', f'准确率 {a:.1f} %')\nprint(f'{a:.1f} %')\n```\n")
+    assert spaced_percents(page) == ["准确率为 97.6 %，另一个为 {glue:text}`x:.1f` %。", "glue('v_zh', f'准确率 {a:.1f} %')"]
+
+
+@pytest.mark.parametrize("page", ZH_PAGES)
+def test_no_space_before_percent_in_chinese(page):
+    bad = spaced_percents(zh_text(page))
+    assert not bad, (f"zh/{page}.md: write \"97.6%\" with no space in Chinese (zh/TRANSLATING.md), "
+                     f"{len(bad)} line(s):\n  " + "\n  ".join(bad))
+
+
+DOC_ROLE = re.compile(r"\{doc\}`([^`]+)`")
+
+
+def zh_page_titles() -> dict[str, str]:
+    """{page name: its Chinese title} (the text a bare {doc} link shows)."""
+    out = {}
+    for path in (ZH / "book").glob("*.md"):
+        m = re.search(r"^# (.+)$", CODE_CELL.sub("", path.read_text(encoding="utf-8")), re.M)
+        if m:
+            out[path.stem] = m.group(1).strip()
+    return out
+
+
+def spaced_doc_links(text: str, titles: dict[str, str]) -> list[str]:
+    """{doc} links separated by a space from a Chinese character that touches a Chinese end of their title."""
+    text = PLAIN_FENCE.sub("", CODE_CELL.sub("", text))
+    bad = []
+    for m in DOC_ROLE.finditer(text):
+        body = m.group(1)
+        explicit = re.match(r"(.*?)\s*<([^<>]+)>\s*$", body)
+        title = explicit.group(1) if explicit else titles.get(body.split("/")[-1], body)
+        if not title:
+            continue
+        before, after = text[max(0, m.start() - 2): m.start()], text[m.end(): m.end() + 2]
+        if len(before) == 2 and before[1] == " " and CJK.match(before[0]) and CJK.match(title[0]):
+            bad.append(text[max(0, m.start() - 8): m.end()].replace("\n", "⏎"))
+        if len(after) == 2 and after[0] == " " and CJK.match(after[1]) and CJK.match(title[-1]):
+            bad.append(text[m.start(): m.end() + 8].replace("\n", "⏎"))
+    return bad
+
+
+def test_doc_link_spacing_check_can_fail():
+    titles = {"experiments": "有说服力的实验", "temperature": "softmax、温度与暗知识", "beyond_logits": "超越 logit"}
+    text = ("见 {doc}`experiments` 一章；见{doc}`experiments`一章；见 {doc}`temperature`一章；"
+            "{doc}`beyond_logits` 一章；{doc}`实验 <experiments>` 一章。")
+    bad = spaced_doc_links(text, titles)
+    assert len(bad) == 3 and bad[0].endswith("见 {doc}`experiments`"), bad
+    assert bad[1].startswith("{doc}`experiments` 一章") and bad[2].startswith("{doc}`实验 <experiments>` 一章"), bad
+
+
+@pytest.mark.parametrize("page", ZH_PAGES)
+def test_no_space_between_a_doc_link_and_chinese(page):
+    """"见{doc}`experiments`一章", not "见 {doc}`experiments` 一章": the link's text is a Chinese title."""
+    bad = spaced_doc_links(zh_text(page), zh_page_titles())
+    assert not bad, (f"zh/{page}.md: no space between a {{doc}} link and a Chinese character (zh/TRANSLATING.md), "
+                     f"{len(bad)} place(s):\n  " + "\n  ".join(bad))
+
+
+def test_join_chinese_lines_keeps_the_space_before_a_value():
+    """A line break between Chinese and a glued number renders as a space; between two Chinese characters it goes."""
+    sys.path.insert(0, str(ROOT / "book" / "_static" / "_ext"))
+    import kd_language
+    from docutils import nodes
+    from docutils.utils import new_document
+    from myst_nb.ext.glue.utils import PendingGlueReference
+
+    doc = new_document("test")
+    para = nodes.paragraph()
+    # "…为\n{glue:text}`a` 奈特，从零训练的为\n{glue:text}`b`。二\n是…为\n{pending glue}个"
+    para += [nodes.Text("蒸馏为\n"), nodes.inline("", "0.038", classes=["pasted-text"]),
+             nodes.Text(" 奈特，从零训练的为"), nodes.Text("\n"), nodes.inline("", "0.342", classes=["pasted-text"]),
+             nodes.Text("。二\n是在"), nodes.Text("\n"), nodes.Text("分错的为\n"),
+             PendingGlueReference(refdoc="x", key="k", inline=True, gtype="text"), nodes.Text("个\n。")]
+    doc += para
+    transform = kd_language.JoinChineseLines.__new__(kd_language.JoinChineseLines)
+    transform.document = doc
+
+    class Config:
+        language = "zh_CN"
+
+    type(transform).config = property(lambda self: Config)
+    try:
+        transform.run()
+    finally:
+        del type(transform).config
+    texts = ["<glue>" if isinstance(t, PendingGlueReference) else t.astext() for t in para.children]
+    assert texts == ["蒸馏为\n", "0.038", " 奈特，从零训练的为", "\n", "0.342", "。二是在", "", "分错的为\n",
+                     "<glue>", "个。"], texts
+
+
 # --------------------------------------------------------------------------- the built site
 
 
@@ -526,6 +635,7 @@ def test_chinese_pages_take_their_home_and_launch_buttons_from_config(built_book
 
 
 @pytest.mark.slow
+@pytest.mark.full
 def test_chinese_pages_link_the_chinese_pdf(built_pdf):
     """After make pdf, every Chinese page's sidebar links the Chinese PDF (zh/book_zh.pdf), not the English one."""
     built_book = built_pdf["html"]
@@ -535,6 +645,75 @@ def test_chinese_pages_link_the_chinese_pdf(built_pdf):
         assert m, f"zh/{page}: no PDF link in the sidebar"
         assert (path.parent / m.group(1)).resolve() == (built_book / "zh" / "book_zh.pdf").resolve(), m.group(1)
         assert "英文" not in m.group(2), f"zh/{page}: the PDF link still says the PDF is in English: {m.group(2)!r}"
+
+
+GLUED_SPAN = re.compile(r'<span class="(?:pasted-text|output text_plain)">([^<]*)</span>')
+LATIN_EDGE = re.compile(r"[A-Za-z0-9+\-−.]")
+CJK_LETTER = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")  # a Chinese character, not punctuation
+
+
+def glued_values_touching_chinese(html: str) -> list[str]:
+    """Glued values that start or end with a Latin letter or digit and touch a Chinese character."""
+    html = re.sub(r"<pre\b.*?</pre>", "", html, flags=re.S)
+    bad = []
+    for m in GLUED_SPAN.finditer(html):
+        value = m.group(1)
+        if not value:
+            continue
+        before, after = html[m.start() - 1: m.start()], html[m.end(): m.end() + 1]
+        if (LATIN_EDGE.match(value[0]) and CJK_LETTER.match(before)) or (LATIN_EDGE.match(value[-1]) and CJK_LETTER.match(after)):
+            bad.append(html[max(0, m.start() - 12): m.end() + 12].replace("\n", "⏎"))
+    return bad
+
+
+def test_glued_value_spacing_check_can_fail():
+    html = ('从零训练的为<span class="pasted-text">0.342</span>。二是 <span class="output text_plain">8</span>次；'
+            '为 <span class="pasted-text">落后于</span>的，（<span class="pasted-text">97.6</span>%）'
+            '<pre>为<span class="pasted-text">1</span>个</pre>')
+    bad = glued_values_touching_chinese(html)
+    assert len(bad) == 2 and "0.342" in bad[0] and ">8<" in bad[1], bad
+
+
+def test_issue_button_names_the_page_of_its_edition():
+    sys.path.insert(0, str(ROOT / "book" / "_static" / "_ext"))
+    import kd_language
+
+    url = "https://github.com/o/r/issues/new?title=Issue%20on%20page%20%2Fbook/intro.html&body=x"
+    buttons = [{"type": "group", "buttons": [{"url": "https://github.com/o/r"}, {"url": url}]}]
+    kd_language._fix_issue_page_path(buttons, "book/intro", "zh/")
+    assert buttons[0]["buttons"][1]["url"].endswith("%2Fzh/book/intro.html&body=x")
+    assert buttons[0]["buttons"][0]["url"] == "https://github.com/o/r"
+    kd_language._fix_issue_page_path(buttons, "book/intro", "")  # the root edition: unchanged
+    assert buttons[0]["buttons"][1]["url"].count("zh/") == 1
+
+
+@pytest.mark.slow
+def test_chinese_issue_button_names_the_chinese_page(built_book):
+    for page in ZH_PAGES:
+        html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
+        links = re.findall(r'href="([^"]*/issues/new[^"]*)"', html)
+        assert links and all(f"%2Fzh/{page}.html" in u for u in links), f"zh/{page}: {links}"
+
+
+@pytest.mark.slow
+def test_no_chinese_character_touches_a_glued_value(built_book):
+    """The spacing rule holds for glued numbers too: "为 0.342", never "为0.342" (issue 22, finding 3)."""
+    problems = []
+    for path in sorted((built_book / "zh" / "book").glob("*.html")):
+        problems += [f"zh/book/{path.name}: {b}" for b in glued_values_touching_chinese(path.read_text(encoding="utf-8"))]
+    assert not problems, f"{len(problems)} glued value(s) touch a Chinese character:\n  " + "\n  ".join(problems[:40])
+
+
+@pytest.mark.slow
+def test_no_space_before_percent_in_the_built_chinese_pages(built_book):
+    """Typed and glued texts alike: no "97.6 %" in the prose of a built Chinese page (code output excluded)."""
+    problems = []
+    for path in sorted((built_book / "zh" / "book").glob("*.html")):
+        html = re.sub(r"<(pre|script|style)\b.*?</\1>", "", path.read_text(encoding="utf-8"), flags=re.S)
+        text = re.sub(r"<[^>]+>", "", html)
+        text = re.sub(r"\\\(.*?\\\)|\\\[.*?\\\]|\$\$.*?\$\$", " ", text, flags=re.S)  # MathJax
+        problems += [f"zh/book/{path.name}: …{m.group(0)}…" for m in re.finditer(r".{0,12}\d[ \t\u00a0]+%.{0,4}", text)]
+    assert not problems, "\n  ".join([f"{len(problems)} spaced percent sign(s):"] + problems[:40])
 
 
 # --------------------------------------------------------------------------- configuration
@@ -648,3 +827,12 @@ def test_generated_config_is_written_only_when_it_changes(tmp_path):
     assert kd.write_edition_config(ROOT, "zh", dest) is True
     assert kd.write_edition_config(ROOT, "zh", dest) is False
     assert yaml.safe_load(dest.read_text(encoding="utf-8")) == kd.edition_config(ROOT, "zh")
+
+
+@pytest.mark.slow
+def test_chinese_issue_button_names_the_chinese_source(built_book):
+    """The issue a reader opens from a Chinese page names its source file, zh/book/<page>.md (issue 22)."""
+    for page in ZH_PAGES:
+        html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
+        links = re.findall(r'href="([^"]*/issues/new[^"]*)"', html)
+        assert links and all(f"zh/{page}.md" in u for u in links), f"zh/{page}: {links}"

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from jupyter_client.manager import start_new_kernel
 
-from kdutils.course.autograde import _Runner, start_zygote, zygote_ready
+from kdutils.course.runner import StudentRunner, start_zygote, zygote_ready
 from kdutils.course.zygote import kernelspec
 
 
@@ -224,7 +224,7 @@ def test_the_client_needs_only_the_standard_library():
 
 def test_a_dead_zygote_is_seen_dead_while_another_thread_polls_it(tmp_path):
     """Two students whose kernels died with the zygote ask at the same moment; both must learn it is dead."""
-    runner = _Runner(tmp_path, "losses", "sqlite://", [], 1, [], None)
+    runner = StudentRunner(tmp_path, "losses", "sqlite://", [], 1, [], None)
     assert runner._zygote_died() is False  # no zygote in this run
     runner.zygote = subprocess.Popen([sys.executable, "-c", "pass"])
     time.sleep(0.5)  # it has exited, not yet reaped

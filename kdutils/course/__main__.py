@@ -1,7 +1,9 @@
 """``python -m kdutils.course COMMAND``: the instructor's command line.
 
 Each command lives in its own module of this package, which provides ``add_parser(sub)``
-and ``run(args) -> int``; add a new command by adding its module to ``COMMANDS``.
+and ``run(args) -> int``; add a new command by adding its module and one-line help to ``COMMANDS``.
+Only the chosen command's module is imported (``--help`` lists the commands from ``COMMANDS`` alone),
+so ``python -m kdutils.course --help`` does not pay for nbgrader or torch.
 """
 from __future__ import annotations
 
@@ -9,30 +11,35 @@ import argparse
 import importlib
 import sys
 
-#: command name -> module of kdutils.course that implements it
+#: command name -> (module of kdutils.course that implements it, one-line help)
 COMMANDS = {
-    "generate": "generate",
-    "secret": "secret",
-    "student-dist": "dist",
-    "grade-demo": "demo",
-    "autograde": "autograde",
-    "extend": "late",
-    "report": "report",
-    "release-feedback": "feedback",
-    "translate-status": "translate",
+    "generate": ("generate", "regenerate exercises/ from solutions/"),
+    "secret": ("secret", "write the course secret the hidden tests' cases derive from (once per course)"),
+    "student-dist": ("dist", "dist/kd-student.zip: released notebooks and the kdutils wheel, no answers"),
+    "grade-demo": ("demo", "autograde the bundled demo class in a temporary course"),
+    "autograde": ("autograde", "autograde many students in parallel (stock nbgrader per student)"),
+    "extend": ("late", "give a student an extension on an assignment's due date"),
+    "report": ("report", "list failed, pending, missing and late submissions of an assignment"),
+    "release-feedback": ("feedback", "release feedback via the exchange, or zip it for zip-collected students"),
+    "translate-status": ("translate", "list the Chinese translations that are missing or stale"),
 }
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = argparse.ArgumentParser(prog="python -m kdutils.course",
                                      description="Course tooling around nbgrader for the KD assignments.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    modules = {}
-    for name, mod in COMMANDS.items():
-        modules[name] = importlib.import_module(f"kdutils.course.{mod}")
-        modules[name].add_parser(sub)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    module = None
+    for name, (mod, help) in COMMANDS.items():
+        if name == chosen:
+            module = importlib.import_module(f"kdutils.course.{mod}")
+            module.add_parser(sub)
+        else:
+            sub.add_parser(name, help=help)  # listed in --help; its options are read only when it is chosen
     args = parser.parse_args(argv)
-    return modules[args.command].run(args)
+    return module.run(args)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,9 @@ in the grading status files (``gradestatus.py``), so that
   kernel its own, as stock ``nbgrader autograde`` does;
 * the kernels are forked from a *zygote* (``zygote.py``) that has imported torch, ``torch._dynamo``,
   scikit-learn and ipykernel once for the run, so a notebook does not pay for them either; each
-  kernel is still its own process (if a notebook kills the zygote, the students graded at that
-  moment are graded again with ordinary kernels). ``--no-zygote`` starts ordinary kernels.
+  kernel is still its own process. If a notebook kills the zygote, forking stops, and the students whose
+  kernels died with it are graded again with ordinary kernels in a second pass, once the first has
+  drained. ``--no-zygote`` starts ordinary kernels.
 
 The gradebook must already know the assignment (``nbgrader generate_assignment``, run with the
 same ``--CourseDirectory.db_url``). See the book chapter "For instructors", section "Grading a
@@ -32,44 +33,24 @@ large class".
 """
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import os
-import re
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from datetime import datetime, timezone
 from pathlib import Path
 
-import nbformat
+from .gradebook import AutogradeError, assignment_notebooks, default_db_url, gradebook_scores, redact, with_busy_timeout
+from .gradestatus import StatusRecord, read_records
+from .runner import StudentRunner, start_shared_worker, start_zygote, submission_digest, zygote_forks, zygote_ready
 
-from .gradestatus import StatusRecord, read_records, write_record
-
-__all__ = ["autograde", "parse_shard", "in_shard", "submitted_students", "default_db_url", "gradebook_scores",
+__all__ = ["autograde", "parse_shard", "in_shard", "submitted_students", "submission_digest", "default_db_url", "gradebook_scores",
            "AutogradeError"]
 
-#: busy timeout (seconds) given to SQLite: how long a writer waits for another one's lock
-SQLITE_BUSY_TIMEOUT = 120
-#: seconds to wait for nbgrader's output after it has exited (see ``_wait``)
-OUTPUT_GRACE = 10
-#: seconds a student whose grading failed waits to learn whether the zygote died (see ``_Runner._zygote_died``)
-ZYGOTE_GRACE = 1.0
-#: how often a student whose nbgrader failed on a locked database is started again
-DB_RETRIES = 4
-_LOCKED = ("database is locked", "There was an error accessing the nbgrader database")
-#: words of the grader's diagnosis of a student function that overran its time budget (messages "hang.*")
-_HANG = "; an infinite loop?"
-
-
-class AutogradeError(RuntimeError):
-    """Bad arguments or a course that cannot be graded (the message says which)."""
 
 
 # --------------------------------------------------------------------------------------- students
@@ -98,334 +79,6 @@ def submitted_students(course: Path, assignment: str) -> list[str]:
     return sorted(p.name for p in sub.iterdir() if (p / assignment).is_dir()) if sub.is_dir() else []
 
 
-def submission_digest(course: Path, student: str, assignment: str) -> str:
-    """SHA-256 over the names and contents of the student's submitted files."""
-    h = hashlib.sha256()
-    root = Path(course) / "submitted" / student / assignment
-    for p in sorted(root.rglob("*")):
-        if p.is_file() and ".ipynb_checkpoints" not in p.parts:
-            h.update(str(p.relative_to(root)).encode() + b"\0" + p.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-# --------------------------------------------------------------------------------------- gradebook
-def default_db_url(course: Path) -> str:
-    return f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
-
-
-def _with_busy_timeout(db_url: str) -> str:
-    """A SQLite URL with a busy timeout (SQLAlchemy passes ``?timeout=`` to ``sqlite3.connect``)."""
-    if db_url.startswith("sqlite") and "timeout=" not in db_url:
-        return db_url + ("&" if "?" in db_url else "?") + f"timeout={SQLITE_BUSY_TIMEOUT}"
-    return db_url
-
-
-def redact(db_url: str) -> str:
-    """``db_url`` without its password, for printing."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(db_url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparsable db url>"
-
-
-def _assignment_notebooks(db_url: str, assignment: str) -> list[str]:
-    """The notebook names of ``assignment`` in the gradebook; a clear error if it is not there."""
-    from nbgrader.api import Gradebook, MissingEntry
-    from sqlalchemy.engine import make_url
-
-    url = make_url(db_url)
-    if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).exists()):
-        raise AutogradeError(f"no gradebook at {url.database}: run `nbgrader generate_assignment {assignment}` first")
-    _venv_on_path()  # nbgrader runs the `alembic` command when it opens an empty database
-    try:
-        with Gradebook(db_url) as gb:
-            try:
-                return sorted(nb.name for nb in gb.find_assignment(assignment).notebooks)
-            except MissingEntry:
-                pass
-    except Exception as e:  # cannot connect, no driver, ...
-        raise AutogradeError(f"cannot open the gradebook --db-url {redact(db_url)!r}: {type(e).__name__}: {e}") from e
-    raise AutogradeError(
-        f"assignment {assignment!r} is not in the gradebook {redact(db_url)}: run "
-        f"`nbgrader generate_assignment {assignment} --CourseDirectory.db_url=...` with the same database first")
-
-
-def _venv_on_path() -> None:
-    bindir = str(Path(sys.executable).parent)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
-
-
-def gradebook_scores(db_url: str, assignment: str, students=None) -> dict[str, tuple[float, float, int]]:
-    """``{student: (score, max_score, n_submissions)}`` of the autograded code cells, from the gradebook."""
-    from nbgrader.api import Gradebook, SubmittedAssignment
-
-    out: dict[str, tuple[float, float, int]] = {}
-    with Gradebook(db_url) as gb:
-        for sub in gb.assignment_submissions(assignment):
-            if students is not None and sub.student_id not in students:
-                continue
-            score = maximum = 0.0
-            for nb in sub.notebooks:
-                for g in nb.grades:
-                    if g.cell.cell_type == "code":
-                        maximum += g.max_score
-                        score += g.score if g.auto_score is not None or g.manual_score is not None else 0.0
-            n = gb.db.query(SubmittedAssignment).filter(SubmittedAssignment.assignment_id == sub.assignment_id,
-                                                        SubmittedAssignment.student_id == sub.student_id).count()
-            out[sub.student_id] = (score, maximum, n)
-    return out
-
-
-# --------------------------------------------------------------------------------------- one student
-_PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except OSError:
-        pass
-
-
-def _problems(course: Path, student: str, assignment: str, notebooks: list[str]) -> list[dict]:
-    """Cells of the autograded notebooks that timed out or lost their kernel, and missing notebooks."""
-    out = []
-    sub_dir = Path(course) / "submitted" / student / assignment
-    ag_dir = Path(course) / "autograded" / student / assignment
-    for name in notebooks:
-        if not (sub_dir / f"{name}.ipynb").exists():
-            out.append({"notebook": name, "cell": "", "kind": "missing_notebook",
-                        "message": f"{name}.ipynb was not submitted"})
-            continue
-        path = ag_dir / f"{name}.ipynb"
-        if not path.exists():
-            continue
-        nb = nbformat.read(path, as_version=4)
-        for cell in nb.cells:
-            gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
-            for o in cell.get("outputs", []):
-                if o.get("output_type") != "error":
-                    continue
-                ename = o.get("ename", "")
-                if ename in ("KeyboardInterrupt", "CellTimeoutError"):
-                    out.append({"notebook": name, "cell": gid, "kind": "timeout",
-                                "message": "the cell did not finish within the per-cell timeout and was interrupted"})
-                elif ename == "DeadKernelError" or "Kernel died" in o.get("evalue", ""):
-                    out.append({"notebook": name, "cell": gid, "kind": "dead_kernel",
-                                "message": "the kernel died while running this cell"})
-                elif _HANG in o.get("evalue", ""):
-                    out.append({"notebook": name, "cell": gid, "kind": "hang",
-                                "message": o["evalue"].split("\n")[0][:300]})
-    return out
-
-
-def _cell_preview(log: str) -> str:
-    """The first line of the cell nbclient quotes in its last error ("Here is a preview of the cell contents")."""
-    m = list(re.finditer(r"preview of the cell contents:\s*\n\s*-+\s*\n\s*(.+)", log))
-    return m[-1].group(1).strip()[:120] if m else ""
-
-
-def _reason_from_log(log: str, returncode: int) -> tuple[str, list[dict]]:
-    """A one-line reason and the problems, from nbgrader's output of a failed run."""
-    if returncode < 0:
-        return f"nbgrader was killed by signal {signal.Signals(-returncode).name}", []
-    cell = _cell_preview(log)
-    where = f" in the cell {cell!r}" if cell else ""
-    if "DeadKernelError" in log or "Kernel died" in log:
-        return f"the kernel died{where} (a crash in the student's code?); nothing of this notebook was saved", [
-            {"notebook": "", "cell": cell, "kind": "dead_kernel", "message": "the kernel died"}]
-    if "CellTimeoutError" in log or "kernel became unresponsive" in log:
-        return (f"a cell did not return within the timeout and ignored the interrupt{where} (an infinite loop "
-                "that swallows KeyboardInterrupt?); nothing of this notebook was saved"), [
-            {"notebook": "", "cell": cell, "kind": "unresponsive_kernel", "message": "cell ignored the interrupt"}]
-    errors = [l.strip() for l in log.splitlines() if "ERROR" in l or "Error:" in l]
-    errors = [e for e in errors if "Please see the" not in e and "There was an error processing" not in e] or errors
-    return f"nbgrader exited with code {returncode}" + (f": {errors[-1][:300]}" if errors else ""), []
-
-
-def _wait(p: subprocess.Popen, timeout: float | None) -> tuple[str, int | None]:
-    """nbgrader's output and exit code (None: killed after ``timeout`` seconds). Once nbgrader has exited,
-    its output is awaited for at most ``OUTPUT_GRACE`` seconds more: a kernel it started whose own
-    exit was blocked by the notebook may hold the pipe open long after."""
-    chunks: list[str] = []
-    reader = threading.Thread(target=lambda: chunks.extend(p.stdout), daemon=True)
-    reader.start()
-    try:
-        rc = p.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait()
-        rc = None
-    reader.join(OUTPUT_GRACE)
-    out = "".join(list(chunks))
-    if reader.is_alive():
-        out += f"\n[kdutils.course autograde: a process started by nbgrader kept its output open " \
-               f"{OUTPUT_GRACE:g} s after nbgrader exited; stopped reading]\n"
-    return out, rc
-
-
-class _Runner:
-    """Starts the nbgrader children, remembers them so that an interrupt can kill them all."""
-
-    def __init__(self, course: Path, assignment: str, db_url: str, notebooks: list[str], threads: int,
-                 nbgrader_args: list[str], student_timeout: float | None, shared_worker: str | None = None,
-                 jupyter_path: str | None = None):
-        self.course, self.assignment, self.db_url, self.shared_worker = course, assignment, db_url, shared_worker
-        self.jupyter_path = jupyter_path
-        self.zygote: subprocess.Popen | None = None  # the run's zygote, if its kernelspec is in use
-        self.regraded: list[str] = []  # students graded again with ordinary kernels after the zygote died
-        self.notebooks, self.threads, self.extra, self.student_timeout = notebooks, threads, nbgrader_args, student_timeout
-        self.children: set[subprocess.Popen] = set()
-        self.lock = threading.Lock()
-        self.stopping = False
-        exe = Path(sys.executable).parent / "nbgrader"
-        self.exe = str(exe) if exe.exists() else (shutil.which("nbgrader") or "nbgrader")
-
-    def _env(self) -> dict:
-        env = dict(os.environ, PYTHONHASHSEED=os.environ.get("PYTHONHASHSEED", "0"), MPLBACKEND="Agg")
-        env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-            env[var] = str(self.threads)  # N jobs share the cores instead of fighting over them
-        env.pop("KDUTILS_GRADING_WORKER", None)
-        if self.shared_worker:
-            env["KDUTILS_GRADING_WORKER"] = self.shared_worker
-        if self.jupyter_path:  # the zygote's kernelspec "python3" comes first
-            env["JUPYTER_PATH"] = os.pathsep.join(p for p in (self.jupyter_path, os.environ.get("JUPYTER_PATH")) if p)
-        return env
-
-    def kill_all(self) -> None:
-        with self.lock:
-            self.stopping = True
-            for p in list(self.children):
-                try:
-                    os.killpg(p.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-
-    def _zygote_died(self) -> bool:
-        """Whether the run's zygote has exited. ``Popen.poll`` answers None while another thread is polling
-        the same process, and two students whose kernels died with the zygote finish at the same moment: so
-        ``wait`` (which retries), briefly, also covering the instant between the kernels' death and the zygote's."""
-        if self.zygote is None:
-            return False
-        try:
-            self.zygote.wait(timeout=ZYGOTE_GRACE)
-        except subprocess.TimeoutExpired:
-            return False
-        return True
-
-    def grade(self, student: str, _again: bool = False) -> StatusRecord:
-        started = datetime.now(timezone.utc)
-        t0 = time.perf_counter()
-        digest = submission_digest(self.course, student, self.assignment)
-        cmd = [self.exe, "autograde", self.assignment, "--student", student, "--force",
-               f"--CourseDirectory.db_url={self.db_url}", *self.extra]
-        log, rc, attempts, forked = "", 0, 0, False
-        for attempts in range(1, DB_RETRIES + 2):
-            with self.lock:
-                if self.stopping:
-                    raise KeyboardInterrupt
-                forked = self.jupyter_path is not None  # this attempt's kernel comes from the zygote
-                p = subprocess.Popen(cmd, cwd=self.course, env=self._env(), stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                                     preexec_fn=_die_with_parent)
-                self.children.add(p)
-            try:
-                out, rc = _wait(p, self.student_timeout)
-            finally:
-                with self.lock:
-                    self.children.discard(p)
-            log += f"$ {' '.join(cmd[1:])}\n{out}\n"
-            if rc is not None and rc != 0 and any(s in out for s in _LOCKED) and not self.stopping:
-                time.sleep(0.5 * attempts)
-                continue  # a locked SQLite gradebook: grade this student again
-            break
-        if self.stopping:
-            raise KeyboardInterrupt
-        problems = _problems(self.course, student, self.assignment, self.notebooks)
-        if rc is None:
-            status, reason = "failed", f"took longer than --student-timeout {self.student_timeout:g} s; killed"
-        elif rc != 0:
-            status, (reason, more) = "failed", _reason_from_log(log, rc)
-            problems += more
-        else:
-            status, reason = "graded", ""
-            for kind, why in (("missing_notebook", "a notebook is missing"), ("dead_kernel", "the kernel died")):
-                hit = [p for p in problems if p["kind"] == kind]
-                if hit:
-                    status, reason = "failed", f"{why}: " + ", ".join(f"{p['notebook']} {p['cell']}".strip() for p in hit)
-                    break
-        if not _again and forked and (status == "failed" or any(p["kind"] == "dead_kernel" for p in problems)) \
-                and self._zygote_died():
-            # The zygote died (its kernels die with it): not necessarily this student's doing. From now on the
-            # kernels are ordinary ones, and this student is graded again with them.
-            with self.lock:
-                self.jupyter_path = None
-                self.regraded.append(student)
-            return self.grade(student, _again=True)
-        rec = StatusRecord(student=student, assignment=self.assignment, status=status, reason=reason,
-                           problems=problems, returncode=rc, attempts=attempts, seconds=round(time.perf_counter() - t0, 3),
-                           started=started.isoformat(timespec="seconds"),
-                           finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                           host=socket.gethostname(), submission_sha256=digest)
-        try:
-            got = gradebook_scores(self.db_url, self.assignment, {student}).get(student)
-            if got:
-                rec.score, rec.max_score = got[0], got[1]
-        except Exception as e:  # the grade is in nbgrader's hands; the record still says what happened
-            rec.problems.append({"notebook": "", "cell": "", "kind": "gradebook", "message": f"could not read score: {e}"})
-        write_record(self.course, rec, log)
-        return rec
-
-
-# --------------------------------------------------------------------------------------- the batch
-def start_shared_worker(folder: Path) -> subprocess.Popen | None:
-    """Start the run's shared grading worker on ``folder/worker.sock``; None if it did not come up."""
-    script = Path(__file__).resolve().parents[1] / "grading" / "worker.py"
-    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    p = subprocess.Popen([sys.executable, "-I", str(script), "--serve", str(folder / "worker.sock")],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                         env=env, start_new_session=True, preexec_fn=_die_with_parent)
-    if p.stdout.readline().strip() != "ready":  # it exited (EOF) instead of listening
-        p.kill()
-        p.wait()
-        return None
-    return p
-
-def start_zygote(folder: Path, env: dict) -> subprocess.Popen:
-    """Start the run's kernel zygote on ``folder/zygote.sock`` (``zygote.py``); wait for it with ``zygote_ready``."""
-    script = Path(__file__).resolve().with_name("zygote.py")
-    # One BLAS/OpenMP thread while it imports: a process that forks kernels must stay a single thread.
-    env = dict(env, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    env.pop("JUPYTER_PATH", None)
-    with open(folder / "zygote.log", "w") as log:  # what it forked, and what went wrong
-        return subprocess.Popen([sys.executable, str(script), "serve", str(folder / "zygote.sock")],
-                                cwd=folder, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
-                                text=True, env=env, start_new_session=True, preexec_fn=_die_with_parent)
-
-
-def zygote_forks(folder: Path) -> int:
-    """How many kernels the run's zygote has forked (its log)."""
-    try:
-        return (folder / "zygote.log").read_text().count("forked kernel ")
-    except OSError:
-        return 0
-
-
-def zygote_ready(p: subprocess.Popen, folder: Path) -> str | None:
-    """The ``JUPYTER_PATH`` entry of a started zygote's kernelspec, or None (and the zygote stopped) if it failed."""
-    from .zygote import kernelspec
-
-    if p.stdout.readline().strip() != "ready":
-        p.kill()
-        p.wait()
-        return None
-    return kernelspec(folder / "jupyter", str(folder / "zygote.sock"))
-
-
 def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None = None, shard: str | None = None,
               force: bool = False, retry_failed: bool = False, students: list[str] | None = None,
               student_timeout: float | None = None, nbgrader_args: list[str] | None = None,
@@ -440,14 +93,14 @@ def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None =
     if student_timeout is not None and student_timeout <= 0:
         raise AutogradeError(f"--student-timeout must be > 0 seconds, got {student_timeout}")
     i, n = parse_shard(shard)
-    db_url = _with_busy_timeout(db_url or default_db_url(course))
+    db_url = with_busy_timeout(db_url or default_db_url(course))
     everyone = submitted_students(course, assignment)
     if students:
         unknown = sorted(set(students) - set(everyone))
         if unknown:
             raise AutogradeError(f"--students {','.join(unknown)} have no submitted/<student>/{assignment} folder")
         everyone = sorted(set(students))
-    notebooks = _assignment_notebooks(db_url, assignment)
+    notebooks = assignment_notebooks(db_url, assignment)
     mine = [s for s in everyone if in_shard(s, i, n)]
     records = read_records(course, assignment)
     todo = []
@@ -458,7 +111,7 @@ def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None =
             todo.append(s)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     tmp = Path(tempfile.mkdtemp(prefix="kd-grading-"))  # short: a Unix socket path has at most 107 bytes
-    runner = _Runner(course, assignment, db_url, notebooks, threads, list(nbgrader_args or []), student_timeout)
+    runner = StudentRunner(course, assignment, db_url, notebooks, threads, list(nbgrader_args or []), student_timeout)
     forker = start_zygote(tmp, runner._env()) if zygote and todo else None  # imports while the worker does
     server = start_shared_worker(tmp) if shared_worker and todo else None
     runner.shared_worker = str(tmp / "worker.sock") if server else None
@@ -476,12 +129,18 @@ def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None =
     t0 = time.perf_counter()
     main = threading.current_thread() is threading.main_thread()
     old = signal.signal(signal.SIGTERM, _terminate) if main else None
-    try:
+
+    def one_pass(students: list[str]) -> list[str]:
+        """Grade ``students`` with ``jobs`` threads; the ones to grade again (their kernel died with the zygote)."""
+        again: list[str] = []
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(runner.grade, s): s for s in todo}
+            futures = {pool.submit(runner.grade, s): s for s in students}
             try:
                 for fut in as_completed(futures):
                     rec = fut.result()
+                    if rec is None:
+                        again.append(futures[fut])
+                        continue
                     done.append(rec)
                     failed = sum(r.status == "failed" for r in done)
                     bar.set_postfix_str(f"done {len(done) - failed}, failed {failed}, left {len(todo) - len(done)}")
@@ -491,6 +150,13 @@ def autograde(course: Path, assignment: str, jobs: int = 1, db_url: str | None =
                 for f in futures:
                     f.cancel()
                 raise
+        return again
+
+    try:
+        runner.regraded = sorted(one_pass(todo))
+        if runner.regraded:  # the zygote died: every kernel of the second pass is an ordinary one
+            leftover = one_pass(runner.regraded)
+            assert not leftover, leftover  # no zygote any more, so no kernel can die with it
     finally:
         if main:
             signal.signal(signal.SIGTERM, old)

@@ -11,8 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import nbformat
-
 ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENTS = ("losses", "training")
 #: Notebook metadata that nbgrader or Jupyter rewrite on every run; ignored when comparing releases.
@@ -32,8 +30,10 @@ def nbgrader(*args: str, cwd: Path, check: bool = True, timeout: float | None = 
     return proc
 
 
-def normalized(nb: nbformat.NotebookNode) -> dict:
+def normalized(nb) -> dict:
     """A notebook as plain data without outputs, execution counts and volatile metadata."""
+    import nbformat
+
     nb = nbformat.from_dict(json.loads(json.dumps(nb)))
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:

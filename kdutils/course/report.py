@@ -19,27 +19,15 @@ The exit code is 1 while anything is pending, unless ``--allow-pending``; 0 othe
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-
 from .autograde import submission_digest
+from .failures import REASONS, log_failures, notebook_problems
 from .gradestatus import read_records
 from .where import course_config, require_course_dir
 
-__all__ = ["Report", "build_report", "log_failures"]
-
-#: exception names in nbgrader's log -> what happened, in words
-REASONS = {
-    "DeadKernelError": "the kernel died (crash, os.kill, out of memory)",
-    "UnresponsiveKernelError": "the kernel hung and could not be interrupted",
-    "CellTimeoutError": "a cell ran past the time limit",
-    "TimeoutError": "a cell ran past the time limit and the kernel did not answer",
-    "RuntimeError": "nbgrader failed while executing the notebook",
-}
-
+__all__ = ["Report", "build_report"]
 
 @dataclass
 class Report:
@@ -79,37 +67,10 @@ class Report:
         return "\n".join(lines)
 
 
-def log_failures(log: Path, assignment: str) -> dict[str, str]:
-    """``{student: exception name}`` from nbgrader's log, the last failure of each student."""
-    if not log.is_file():
-        return {}
-    out: dict[str, str] = {}
-    text = log.read_text(errors="replace")
-    # nbgrader logs "There was an error processing assignment: <path>" followed by the traceback
-    pat = re.compile(r"There was an error processing assignment: (?P<path>\S+)\s*\n(?P<tb>.*?)(?=\n\[|\Z)", re.S)
-    for m in pat.finditer(text):
-        parts = Path(m["path"]).parts
-        if len(parts) < 2 or parts[-1] != assignment:
-            continue
-        last = [ln for ln in m["tb"].strip().splitlines() if ln.strip()]
-        exc = last[-1].split(":")[0].split(".")[-1].strip() if last else "error"
-        out[parts[-2]] = exc
-    for m in re.finditer(r"While processing assignment (?P<path>\S+), the kernel became unresponsive", text):
-        parts = Path(m["path"]).parts
-        if len(parts) >= 2 and parts[-1] == assignment:
-            out[parts[-2]] = "UnresponsiveKernelError"
-    return out
-
-
-def _timeouts(nb_path: Path) -> list[str]:
-    nb = nbformat.read(nb_path, as_version=4)
-    out = []
-    for i, cell in enumerate(nb.cells):
-        for o in cell.get("outputs", []):
-            if o.get("output_type") == "error" and o.get("ename") in ("CellTimeoutError", "DeadKernelError"):
-                gid = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell {i}")
-                out.append(f"{nb_path.name}: {gid}: {o['ename']} ({REASONS[o['ename']]})")
-    return out
+def _stopped_text(hangs: list[dict]) -> str:
+    """One line for the STOPPED FUNCTIONS section: the first diagnosis and every check it cost."""
+    first = hangs[0]["message"].split(";")[0].split("；")[0]
+    return f"{first} ({len(hangs)} check(s): " + ", ".join(f"{p['notebook']}/{p['cell']}" for p in hangs) + ")"
 
 
 def build_report(root: Path, assignment: str) -> Report:
@@ -144,11 +105,7 @@ def build_report(root: Path, assignment: str) -> Report:
                 problems.append(f"resubmitted after the autograde of {rec.finished or 'its status record'}: grade it again")
             elif rec is not None and rec.status == "failed":
                 problems.append(f"autograde ({rec.host}, {rec.finished}): {rec.reason}")
-            if rec is not None:
-                hangs = [p for p in rec.problems if p.get("kind") == "hang"]
-                if hangs:
-                    rep.stopped[student] = [f"{hangs[0]['message'].split(';')[0]} ({len(hangs)} check(s): "
-                                            + ", ".join(f"{p['notebook']}/{p['cell']}" for p in hangs) + ")"]
+            hangs = [p for p in rec.problems if p.get("kind") == "hang"] if rec is not None else []
             for name in released:
                 if not (sub_dir / name).is_file():
                     problems.append(f"{name} is missing from the submission ({sorted(p.name for p in sub_dir.iterdir())})")
@@ -158,8 +115,14 @@ def build_report(root: Path, assignment: str) -> Report:
                     exc = failures.get(student)
                     why = f"{exc}: {REASONS.get(exc, 'see .nbgrader.log')}" if exc else "not autograded yet (run autograde)"
                     problems.append(f"{name} has no autograded copy: {why}")
-                else:
-                    problems += _timeouts(auto_dir / name)
+                else:  # the autograded notebook's own record, on every road (kdutils.course or stock nbgrader)
+                    found = notebook_problems(auto_dir / name)
+                    problems += [f"{name}: {p['cell']}: {p['kind']} ({p['message']})" for p in found
+                                 if p["kind"] in ("timeout", "dead_kernel")]
+                    if rec is None:
+                        hangs += [p for p in found if p["kind"] == "hang"]
+            if hangs:
+                rep.stopped[student] = [_stopped_text(hangs)]
             if problems:
                 rep.failed[student] = problems
             try:

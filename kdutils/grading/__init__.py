@@ -70,7 +70,8 @@ def _public_check(name: str, check: checks.Check):
         try:
             return run(name, check, *args, **kwargs)
         except AssertionError as e:  # shown as the diagnosis alone (kernel.CheckFailed)
-            raise kernel.CheckFailed(*e.args) from None
+            stopped = kernel._isinstance(e, kernel.StoppedFunction)  # a function stopped by the time budget
+            raise (kernel.StoppedFunction if stopped else kernel.CheckFailed)(*e.args) from None
 
     sig = inspect.signature(run)
     params = list(sig.parameters.values())[2:]

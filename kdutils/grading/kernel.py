@@ -29,7 +29,7 @@ from .messages import language, say, set_language
 from .protocol import build, decode, parameters, plain
 from .rules import FINAL_HANG_SECONDS, FINAL_MAX_EPOCHS, HANG_REPEAT_SECONDS, HANG_SECONDS, TRAIN_HANG_SECONDS
 
-__all__ = ["CheckFailed", "prepare", "ask", "run_loss", "run_fit", "run_distill", "run_accuracy", "run_final"]
+__all__ = ["CheckFailed", "StoppedFunction", "prepare", "ask", "run_loss", "run_fit", "run_distill", "run_accuracy", "run_final"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _LOSSES_FILE = os.path.join(os.path.dirname(_HERE), "losses.py")
@@ -58,10 +58,16 @@ class CheckFailed(AssertionError):
             return [f"AssertionError: {self}"]
 
 
+class StoppedFunction(CheckFailed):
+    """A check that failed because a student function overran the grader's time budget and was stopped (messages
+    ``hang.*``). Its class name (the ``ename`` of the cell's error output), not its wording, tells
+    ``kdutils.course.failures`` that a function was stopped, in every language of the assignment."""
+
+
 # Pristine references, captured at import time.
 _type, _isinstance, _float, _int, _list, _bool, _callable, _len = type, isinstance, float, int, list, bool, callable, len
 _getattr, _id = getattr, id
-_Exception, _AssertionError = Exception, AssertionError
+_Exception, _AssertionError, _Stopped = Exception, AssertionError, StoppedFunction
 _Tensor, _Module, _Param = torch.Tensor, nn.Module, nn.Parameter
 _size, _is_floating, _requires_grad_ = torch.Tensor.size, torch.Tensor.is_floating_point, torch.Tensor.requires_grad_
 _mul, _sum, _grad = torch.mul, torch.sum, torch.autograd.grad
@@ -351,8 +357,8 @@ def _refuse_hung(fn, caller: str) -> None:
     if found:
         name, seconds = found
         if name == caller:
-            raise _AssertionError(say("hang.again", name=name, seconds=seconds))
-        raise _AssertionError(say("hang.calls", name=name, caller=caller, seconds=seconds))
+            raise _Stopped(say("hang.again", name=name, seconds=seconds))
+        raise _Stopped(say("hang.calls", name=name, caller=caller, seconds=seconds))
 
 
 def _within_budget(fn, work, seconds: float = HANG_SECONDS, caller: str | None = None):
@@ -373,8 +379,8 @@ def _within_budget(fn, work, seconds: float = HANG_SECONDS, caller: str | None =
     if looping is not None:
         _state["hung"][looping] = (name, seconds)
     if name == caller:
-        raise _AssertionError(say("hang.first", name=name, seconds=seconds))
-    raise _AssertionError(say("hang.calls", name=name, caller=caller, seconds=seconds))
+        raise _Stopped(say("hang.first", name=name, seconds=seconds))
+    raise _Stopped(say("hang.calls", name=name, caller=caller, seconds=seconds))
 
 
 # ----- loss functions -------------------------------------------------------------------------------
@@ -455,7 +461,7 @@ def _blame_first(check, fn) -> None:
             except _AssertionError as e:
                 Ts = sorted({c["args"][first.temperature_arg] for c in _request("cases", first_name, part, False)["cases"]})
                 what = (say("loss.fix_first.T", T=f"{Ts[0]:g}") if _len(Ts) == 1 else say("loss.fix_first.part", part=part))
-                raise _AssertionError(say("loss.fix_first", name=first_name, what=what, message=e)) from None
+                raise (_Stopped if _isinstance(e, _Stopped) else _AssertionError)(say("loss.fix_first", name=first_name, what=what, message=e)) from None
 
 
 # ----- training functions ---------------------------------------------------------------------------
@@ -597,7 +603,7 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
             try:
                 first.run(first_name, first, epoch_fn, part)
             except _AssertionError as e:
-                raise _AssertionError(say("final.fix_first", name=first_name, part=part, message=e)) from None
+                raise (_Stopped if _isinstance(e, _Stopped) else _AssertionError)(say("final.fix_first", name=first_name, part=part, message=e)) from None
     part = check.default_part
     _refuse_hung(train_fn, "distil_student")
     setup = _request("cases", name, part, False)  # the transfer set: the same for everyone, no hidden values

@@ -95,7 +95,7 @@ MESSAGES: dict[str, str] = {
     "sce.log10": "wrong logarithm base (log10): use the natural log, torch.log, which gives nats",
     "sce.log2": "wrong logarithm base (log2): use the natural log, torch.log, which gives nats",
     "sce.batch_sum": "summed over the batch: average over the rows (batch mean), don't sum",
-    "sce.mean_over_classes": ("off by a factor of C: you averaged over rows *and* classes; "
+    "sce.mean_over_classes": ("off by a factor of C: you averaged over the rows and over the classes; "
                               "sum over classes, then average over the batch"),
     "sce.kl": ("you computed KL(p || q), which is the cross-entropy minus the teacher's entropy; "
                "the cross-entropy is -sum(p * log q)"),

@@ -84,7 +84,7 @@ MESSAGES_ZH: dict[str, str] = {
     "sce.log10": "对数的底不对（log10）：用自然对数 torch.log，单位是奈特（nat）",
     "sce.log2": "对数的底不对（log2）：用自然对数 torch.log，单位是奈特（nat）",
     "sce.batch_sum": "对批量求了和：应对各行取平均（批平均），不要求和",
-    "sce.mean_over_classes": "与期望值相差 C 倍：你对行*和*类别都取了平均；应在类别上求和，再对批量取平均",
+    "sce.mean_over_classes": "与期望值相差 C 倍：你既对行、也对类别取了平均；应在类别上求和，再对批量取平均",
     "sce.kl": "你算的是 KL(p || q)，即交叉熵减去教师模型的熵；交叉熵是 -sum(p * log q)",
     "sce.softmax_of_probs": _SOFTMAX_EXPECTED,
     # --- kd_kl_loss: known mistakes ---------------------------------------------------------------
@@ -169,7 +169,7 @@ MESSAGES_ZH: dict[str, str] = {
     "fit.nan": "训练后的学生模型输出 NaN：损失发散了",
     "fit.unchanged": "传入的模型没有变化：原地训练它（优化器作用于 student.parameters()，再 loss.backward() 和 optimizer.step()）",
     "fit.one_hot": ("学生模型的预测接近独热（平均最大概率 {sharp:.3f}），而目标是软标签：硬标签损失"
-                    "（在类别下标上算交叉熵，如原文的 sparse 损失）会把输出推向独热；"
+                    "（在类别下标上算交叉熵，如原文的稀疏（sparse）交叉熵损失）会把输出推向独热；"
                     "应针对完整的 teacher_probs 最小化软标签损失"),
     "fit.far": ("训练后 softmax(student(inputs)) 与 teacher_probs 最多相差 {err:.3f}（允许 0.05）："
                 "最小化软标签损失，如 KL(teacher_probs || softmax(student(inputs)))"),

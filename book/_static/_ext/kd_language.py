@@ -112,6 +112,32 @@ def _page_context(app, pagename, templatename, context, doctree) -> None:
     hreflang = other.get("hreflang", "")
     context["metatags"] = context.get("metatags", "") + (
         f'\n<link rel="alternate" hreflang="{hreflang}" href="{url}" />' if exists else "")
+    if buttons is not None:
+        _fix_issue_page_path(buttons, pagename, _site_prefix(app))
+
+
+def _site_prefix(app) -> str:
+    """Where this edition sits in the site: "" for the root edition, "zh/" for one built into a subfolder.
+
+    An edition whose other edition is at ``../`` is the subfolder named like its source folder
+    (``zh/`` is built into ``_build/html/zh/``).
+    """
+    other = app.config.kd_other_edition or {}
+    return f"{Path(app.srcdir).name}/" if str(other.get("root", "")).startswith("../") else ""
+
+
+def _fix_issue_page_path(buttons, pagename: str, prefix: str) -> None:
+    """Make the theme's "open issue" link name this edition's page (``/zh/book/intro.html``, not ``/book/...``)."""
+    if not prefix:
+        return
+    for button in buttons:
+        if not isinstance(button, dict):
+            continue
+        url = button.get("url")
+        if isinstance(url, str) and "/issues/new" in url:
+            button["url"] = url.replace(f"%2F{pagename}.html", f"%2F{prefix}{pagename}.html")
+        if isinstance(button.get("buttons"), list):
+            _fix_issue_page_path(button["buttons"], pagename, prefix)
 
 
 def kd_doc_role(name, rawtext, text, lineno, inliner, options=None, content=None):
@@ -144,20 +170,43 @@ SKIP_PARENTS = (nodes.literal, nodes.literal_block, nodes.math, nodes.math_block
 
 
 class JoinChineseLines(SphinxPostTransform):
-    """Remove a soft line break between Chinese characters (or next to full-width punctuation)."""
+    """Remove a soft line break between Chinese characters (or next to full-width punctuation).
+
+    A line break next to anything else (Latin text, a number, a glued value) stays, and
+    renders as the space the spacing rule asks for: "为\n{glue:text}`x`" gives "为 0.342".
+    A glue reference to another page that is not filled yet (myst-nb's
+    ``PendingGlueReference``) counts as Latin text, since a glued value is a number or a
+    Latin phrase. Text nodes are replaced by identity: ``Element.replace`` looks a child up
+    by equality, and ``Text`` is a ``str``, so it would replace the first child equal to
+    "\n" in the paragraph, not the one meant.
+    """
 
     default_priority = 900
+    #: What a not-yet-filled glue reference counts as when its neighbours are looked at.
+    PENDING_GLUE = "0"
 
     def run(self, **kwargs) -> None:
         if not (self.config.language or "").startswith("zh"):
             return
-        texts = list(self.document.findall(nodes.Text))  # all of them: neighbours are looked up in order
-        for k, node in enumerate(texts):
-            text = str(node)
+        try:
+            from myst_nb.ext.glue.utils import PendingGlueReference
+        except ImportError:  # pragma: no cover (myst-nb is a dependency of the book)
+            PendingGlueReference = ()
+
+        def is_piece(n) -> bool:
+            return isinstance(n, nodes.Text) or (bool(PendingGlueReference) and isinstance(n, PendingGlueReference))
+
+        # All text, in document order, with pending glue as Latin placeholders: neighbours are looked up in order.
+        pieces = list(self.document.findall(is_piece))
+        shown = [self.PENDING_GLUE if not isinstance(n, nodes.Text) else str(n) for n in pieces]
+        for k, node in enumerate(pieces):
+            if not isinstance(node, nodes.Text):
+                continue
+            text = shown[k]
             if "\n" not in text or isinstance(node.parent, SKIP_PARENTS):
                 continue
-            before = str(texts[k - 1])[-1:] if k > 0 and str(texts[k - 1]) else ""
-            after = str(texts[k + 1])[:1] if k + 1 < len(texts) and str(texts[k + 1]) else ""
+            before = next((shown[j][-1] for j in range(k - 1, -1, -1) if shown[j]), "")
+            after = next((shown[j][0] for j in range(k + 1, len(shown)) if shown[j]), "")
             out = []
             for i, ch in enumerate(text):
                 if ch == "\n":
@@ -169,9 +218,12 @@ class JoinChineseLines(SphinxPostTransform):
                 out.append(ch)
             new = "".join(out)
             if new != text:
+                parent = node.parent
+                index = next(i for i, child in enumerate(parent.children) if child is node)
                 replacement = nodes.Text(new)
-                node.parent.replace(node, replacement)
-                texts[k] = replacement
+                replacement.parent = parent
+                parent.children[index] = replacement
+                shown[k] = new
 
 
 def setup(app):

@@ -143,7 +143,7 @@ def test_download_menu_offers_the_executed_notebook(built_book, docname):
     rel = f"_sources/{docname}.ipynb"
     assert re.search(rf'href="(\.\./)*{re.escape(rel)}"', html), f"{docname}: no .ipynb in the download menu"
     nb = nbformat.read(built_book / rel, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code" and "reader-figure" not in c.metadata.get("tags", [])]
+    code = [c for c in nb.cells if c.cell_type == "code" and "reader-display" not in c.metadata.get("tags", [])]
     assert code and all(c.execution_count for c in code), f"{docname}: the downloaded notebook was not executed"
     executed = nbformat.read(ROOT / "_build" / "jupyter_execute" / f"{docname}.ipynb", as_version=4)
     assert [c.get("outputs") for c in code] == [c.get("outputs") for c in executed.cells if c.cell_type == "code"], (

@@ -271,7 +271,13 @@ class ReaderNotebook:
             inner, after = self._nested(body)
             return [f"{indent}<details><summary>{self.inline(arg)}</summary>", "", inner, "", f"{indent}</details>", "",
                     *after]
-        if name == "glue:figure" or name == "glue":
+        if name in ("glue", "glue:", "glue:any", "glue:md", "glue:text"):
+            key = arg.split()[0]
+            bundle = self._bundle(key)
+            if name in ("glue:md", "glue:text") or not ({"image/png", "text/html"} & set(bundle)):
+                # text or Markdown (a table written as Markdown): part of the text
+                return [self._glue_any(key) if name != "glue:text" else self._glue_text(key)]
+        if name in ("glue:figure", "glue", "glue:", "glue:any"):
             key = arg.split()[0]
             bundle = self._bundle(key)
             if name == "glue:figure":
@@ -279,7 +285,9 @@ class ReaderNotebook:
                 self.figures[options.get("name", f"_fig{n}")] = n
             import nbformat
 
-            cell = nbformat.v4.new_code_cell(f'display(GLUED["{key}"])', metadata={"tags": ["reader-figure"]})
+            # "reader-display": a cell this converter added (not executed by the build)
+            tags = ["reader-display", "reader-figure"] if name == "glue:figure" else ["reader-display"]
+            cell = nbformat.v4.new_code_cell(f'display(GLUED["{key}"])', metadata={"tags": tags})
             cell.outputs = [nbformat.v4.new_output("display_data", data={
                 k: v for k, v in bundle.items() if not k.startswith(PAPERMILL)})]
             caption, rest = self._nested(body) if body.strip() else ("", [])
@@ -287,7 +295,7 @@ class ReaderNotebook:
                 raise ConversionError(f"{self.docname}: a figure inside the caption of {key!r}")
             items: list = [cell]
             if name == "glue:figure":
-                label = f"*{words['figure']} {n}.*"
+                label = f"*{words['figure']} {n}.*"  # noqa: F821 (n is set above for figures)
                 items.append(f"{label} {caption}".strip() if caption else label)
             elif caption:
                 items.append(caption)

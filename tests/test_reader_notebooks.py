@@ -37,7 +37,7 @@ def _downloaded(site: Path, edition: str, page: str):
 
     folder = site if edition == "en" else site / "zh"
     html = (folder / "book" / f"{page}.html").read_text(encoding="utf-8")
-    m = re.search(r'href="([^"]+\.ipynb)"', html)
+    m = re.search(r'href="((?:\.\./)*_sources/[^"]+\.ipynb)"', html)
     assert m, f"{edition}/{page}: no .ipynb in the download menu"
     path = ((folder / "book") / m.group(1)).resolve()
     return nbformat.read(path, as_version=4)

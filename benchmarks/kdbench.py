@@ -144,10 +144,11 @@ def get_path(results: Mapping, dotted: str):
     return node
 
 
-PARTS = ("book", "grading", "distillation", "compression", "losses", "tests")
+PARTS = ("book", "grading", "distillation", "compression", "losses", "tests", "lm")
 #: parts that a plain ``make bench`` measures; ``tests`` (the test tiers on a fresh clone, as long as CI) is measured
 #: by ``benchmarks/run.py --update tests`` and otherwise carried over from the committed results
-DEFAULT_PARTS = ("book", "grading", "distillation", "compression", "losses")
+DEFAULT_PARTS = ("book", "grading", "distillation", "compression", "losses", "lm")
+LM_METRICS = ("validity", "sample_logp", "true_nll", "distinct", "teacher_tokens", "student_tokens", "seconds")
 
 
 def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: Iterable[str] = ()) -> list[str]:
@@ -177,6 +178,8 @@ def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: I
             problems.append(f"{key} must be a number >= 0, got {value!r}")
     if not isinstance(results.get("machine"), Mapping) or not results.get("machine"):
         problems.append("machine must be a non-empty mapping")
+    if "lm" in parts and "lm" in results:  # optional part (older committed results have none)
+        problems += lm_problems(results["lm"])
     if "distillation" not in parts:
         return problems
     dist = results.get("distillation")
@@ -196,6 +199,49 @@ def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: I
             if not isinstance(seeds, list) or not seeds:
                 problems.append(f"distillation.{dataset}.{recipe}.seeds must be a non-empty list, got {seeds!r}")
     return problems
+
+
+def lm_problems(lm_results) -> list[str]:
+    """Problems with ``results["lm"]``: ``lm.<method>.<metric>`` with a mean and a std for every method and ``LM_METRICS``."""
+    from kdutils import lm
+
+    if not isinstance(lm_results, Mapping):
+        return [f"lm must be a mapping, got {lm_results!r}"]
+    problems = []
+    for method in lm.METHODS:
+        row = lm_results.get(method)
+        for metric in LM_METRICS:
+            stat = row.get(metric) if isinstance(row, Mapping) else None
+            if not (isinstance(stat, Mapping) and all(isinstance(stat.get(k), (int, float)) for k in ("mean", "std"))):
+                problems.append(f"lm.{method}.{metric} must have a numeric mean and std, got {stat!r}")
+    if not isinstance(lm_results.get("seconds"), (int, float)):
+        problems.append(f"lm.seconds must be a number, got {lm_results.get('seconds')!r}")
+    return problems
+
+
+def bench_lm(seeds: Sequence[int]) -> dict:
+    """The chapter "Distilling language models", measured: every method of ``kdutils.lm`` over ``seeds``.
+
+    ``<method>.<metric>`` holds the mean and sample std over the seeds of
+    ``LM_METRICS`` (exact metrics of ``kdutils.lm.evaluate``, the tokens of
+    ``run_method``, seconds per student); ``seconds`` is the whole run, teacher
+    included, i.e. about the chapter's execution time without its figures.
+    """
+    from kdutils import lm
+
+    t0 = time.perf_counter()
+    setup = lm.Setup()
+    prepared = lm.prepare(setup)
+    rows = lm.run_experiment(setup, prepared, list(lm.METHODS), list(seeds))
+    methods = {}
+    for method in lm.METHODS:
+        mine = [r for r in rows if r["method"] == method]
+        methods[method] = {}
+        for metric in LM_METRICS:
+            v = np.array([float(r[metric]) for r in mine])
+            methods[method][metric] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
+    return {"seeds": list(seeds), "teacher_seconds": prepared["teacher_seconds"], **methods,
+            "seconds": time.perf_counter() - t0}
 
 
 # --------------------------------------------------------------------------- 5. library hot path
@@ -330,14 +376,36 @@ def run_distillation(dataset: str, seeds: Sequence[int], recipe_names: Sequence[
     return out
 
 
-def distillation_table(runs: Mapping[str, Sequence[recipes.RunResult]], n_test: int | None = None) -> dict:
+def run_scratch_tuned(dataset: str, seeds: Sequence[int], grid: Mapping[str, Sequence] = recipes.SCRATCH_GRID,
+                      runner: Callable[[object, str, int], recipes.RunResult] | None = None) -> recipes.TunedScratch:
+    """The scratch student tuned on validation (``kdutils.recipes.tune_scratch``) on ``dataset``, same seeds.
+
+    ``runner(recipe, dataset, seed)`` as in ``run_distillation`` (default: ``run_recipe`` with
+    ``SETUPS[dataset]``); every setting of ``grid`` runs on every seed.
+    """
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds must not be empty, got seeds=[]")
+    setup = recipes.SETUPS[dataset]
+    if runner is None:
+        return recipes.tune_scratch(setup, seeds, grid)
+    return recipes.tune_scratch(setup, seeds, grid, runner=lambda r, s: runner(r, dataset, s))
+
+
+def distillation_table(runs: Mapping[str, Sequence[recipes.RunResult]], n_test: int | None = None,
+                       scratch_tuned: recipes.TunedScratch | None = None) -> dict:
     """``kdutils.recipes.summary_table`` of ``run_distillation``'s runs, with each seed's accuracy and errors.
 
-    Refuses runs without the ``teacher`` and ``scratch`` rows that the gap recovered needs.
+    Refuses runs without the ``teacher`` and ``scratch`` rows that the gap recovered needs. With
+    ``scratch_tuned`` (``run_scratch_tuned``) the table gains a ``scratch_tuned`` row (its chosen
+    ``settings``, ``grid_size``; no gap of its own) and every distillation row a
+    ``gap_recovered_vs_tuned``: the gap recovered against the tuned baseline.
     """
     for need in ("teacher", "scratch"):
         if need not in runs:
             raise ValueError(f"runs must contain the {need!r} recipe, got recipes {sorted(runs)}")
+    if "scratch_tuned" in runs:
+        raise ValueError("runs must not contain 'scratch_tuned'; pass the tuned baseline as scratch_tuned=")
     table = recipes.summary_table(runs)
     candidates = [n for n in runs if n not in ("teacher", "scratch")]
     scored = all(not np.isnan(recipes.val_accuracies(runs[n])).any() for n in candidates)
@@ -350,6 +418,20 @@ def distillation_table(runs: Mapping[str, Sequence[recipes.RunResult]], n_test: 
         row["test_errors_per_seed"] = [r.errors for r in runs[name]]
         if n_test is not None:
             row["n_test"] = n_test
+    if scratch_tuned is not None:
+        both = {**runs, "scratch_tuned": scratch_tuned.runs}
+        vs_tuned = recipes.summary_table(both, scratch="scratch_tuned")
+        row = dict(vs_tuned["scratch_tuned"], gap_recovered=None)
+        val = recipes.val_accuracies(scratch_tuned.runs)
+        row.update(mean_val_acc=float(np.mean(val)), chosen_on_validation=False,
+                   accuracy_per_seed=recipes.accuracies(scratch_tuned.runs),
+                   test_errors_per_seed=[r.errors for r in scratch_tuned.runs],
+                   settings=scratch_tuned.settings(), grid_size=len(scratch_tuned.grid_runs))
+        if n_test is not None:
+            row["n_test"] = n_test
+        for name in candidates:
+            table[name]["gap_recovered_vs_tuned"] = vs_tuned[name]["gap_recovered"]
+        table["scratch_tuned"] = row
     return table
 
 
@@ -655,16 +737,28 @@ def render_markdown(results: Mapping) -> str:
                           f"(`kdutils.models.teacher_config(kind={setup.teacher_kind!r})`), {setup.teacher.epochs} epochs"
                           f"{' with one-pixel shifts' if getattr(setup.teacher, 'shift', 0) else ''}, on the whole "
                           "training split; students: one-hidden-layer MLPs.", ""]
-            lines += ["| recipe | validation accuracy (mean) | test accuracy (mean ± std) | test errors (mean) | gap recovered |",
-                      "|---|---|---|---|---|"]
+            tuned = table.get("scratch_tuned")
+            if tuned:  # the scratch baseline tuned on validation: one more column
+                lines += ["| recipe | validation accuracy (mean) | test accuracy (mean ± std) | test errors (mean) | gap recovered "
+                          "| gap recovered, tuned baseline |", "|---|---|---|---|---|---|"]
+            else:
+                lines += ["| recipe | validation accuracy (mean) | test accuracy (mean ± std) | test errors (mean) | gap recovered |",
+                          "|---|---|---|---|---|"]
             for r, row in table.items():
                 if row:
                     gap = "–" if row["gap_recovered"] is None else f"{100 * row['gap_recovered']:.0f} %"
                     val = "–" if row.get("mean_val_acc") is None else f"{row['mean_val_acc']:.4f}"
                     name = f"**{r}** (chosen on validation)" if row.get("chosen_on_validation") else r
-                    lines.append(f"| {name} | {val} | {row['mean_acc']:.4f} ± {row['std_acc']:.4f} | "
-                                 f"{row['test_errors']:.1f} | {gap} |")
+                    cells = f"| {name} | {val} | {row['mean_acc']:.4f} ± {row['std_acc']:.4f} | {row['test_errors']:.1f} | {gap} |"
+                    if tuned:
+                        g = row.get("gap_recovered_vs_tuned")
+                        cells += " – |" if g is None else f" {100 * g:.0f} % |"
+                    lines.append(cells)
             lines.append("")
+            if tuned:
+                st = ", ".join(f"{k} {v:g}" for k, v in tuned["settings"].items())
+                lines += [f"`scratch_tuned`: the scratch student with its regularisation and length chosen on validation "
+                          f"from {tuned['grid_size']} settings (`kdutils.recipes.SCRATCH_GRID`): {st}.", ""]
         h = HINTON_2015_MNIST
         lines += [f"Reference, Hinton et al. (2015), full MNIST (10,000 test images): teacher {h['teacher_errors']}, "
                   f"scratch {h['scratch_errors']}, distilled {h['kd_errors']} errors, i.e. "
@@ -694,6 +788,23 @@ def render_markdown(results: Mapping) -> str:
                   f"Commit `{t.get('commit')}`: `make test` (venv included) **{t['make_test_s'] / 60:.1f} min**; "
                   f"the full tier after it {t.get('full_tier_s', 0) / 60:.1f} min; `make test-all` (what CI runs) "
                   f"at most **{t['make_test_all_s'] / 60:.1f} min** (`benchmarks/testtime.py`).", ""]
+    lmr = results.get("lm")
+    if lmr:
+        lines += ["## 6. Distilling language models", "",
+                  f"The chapter's comparison (`kdutils.lm`, {len(lmr['seeds'])} seeds, one teacher trained in "
+                  f"{lmr['teacher_seconds']:.0f} s; {lmr['seconds']:.0f} s in all). Exact metrics: valid samples, true "
+                  "log p of valid samples and the student's NLL of held-out true responses (nats per response).", "",
+                  "| method | valid | sample log p | true NLL | distinct | teacher tokens | student tokens | s |",
+                  "|---|---|---|---|---|---|---|---|"]
+        from kdutils import lm
+
+        for method in lm.METHODS:
+            row = lmr[method]
+            f = lambda m, d=2, s=1.0: f"{s * row[m]['mean']:.{d}f} ± {s * row[m]['std']:.{d}f}"  # noqa: E731
+            lines.append(f"| {method} | {f('validity', 1, 100)} % | {f('sample_logp')} | {f('true_nll')} | "
+                         f"{f('distinct', 1, 100)} % | {row['teacher_tokens']['mean']:,.0f} | "
+                         f"{row['student_tokens']['mean']:,.0f} | {f('seconds', 1)} |")
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""``make bench``: measure the book build, nbgrader grading, distillation quality, compression and loss speed.
+"""``make bench``: measure the book build, nbgrader grading, distillation quality, compression, loss speed and LM distillation.
 
 Writes ``benchmarks/results.json`` (machine-readable; keys documented in
 ``kdbench.REQUIRED_KEYS``) and ``benchmarks/results.md`` (the table the README
@@ -108,10 +108,11 @@ def main(argv=None) -> int:
     steps = {
         "book": 3,
         "grading": 2 * (1 + cfg["grading_repeats"]) + (0 if args.no_demo else 1) + 6,
-        "distillation": len(cfg["datasets"]) * len(seeds) * n_recipes,
+        "distillation": len(cfg["datasets"]) * len(seeds) * (n_recipes + len(kdbench.recipes.scratch_grid())),
         "compression": 1,
         "losses": 1,
         "tests": 1,
+        "lm": 1,
     }
     progress = Progress(sum(steps[p] for p in parts))
     results: dict = {"machine": kdbench.machine_info()}
@@ -152,8 +153,10 @@ def main(argv=None) -> int:
             results["distillation"] = {}
             for ds in cfg["datasets"]:
                 runs = kdbench.run_distillation(ds, seeds, runner=_with_progress(progress, R))
+                # the scratch baseline tuned on validation, with the same runner (setup, progress) as the rows above
+                tuned = kdbench.run_scratch_tuned(ds, seeds, runner=_with_progress(progress, R))
                 n_test = len(R.get_splits(ds).y_test)
-                results["distillation"][ds] = kdbench.distillation_table(runs, n_test=n_test)
+                results["distillation"][ds] = kdbench.distillation_table(runs, n_test=n_test, scratch_tuned=tuned)
             results["distillation_reference"] = {"hinton2015_mnist": kdbench.HINTON_2015_MNIST}
         if "compression" in parts:
             progress.start("compression: teacher vs student latency")
@@ -164,6 +167,9 @@ def main(argv=None) -> int:
         if "tests" in parts:
             progress.start("tests: make test and the full tier on a fresh clone")
             results["tests"] = testtime.measure()
+        if "lm" in parts:
+            progress.start("lm: the chapter 'Distilling language models', every method and seed")
+            results["lm"] = kdbench.bench_lm(seeds=range(min(cfg["seeds"], 3) if args.quick else 3))
     finally:
         progress.close()
     results["total_s"] = time.perf_counter() - t_start
@@ -208,8 +214,9 @@ def _with_progress(progress: Progress, R):
     """A ``kdbench.run_distillation`` runner that advances the bar before each recipe and seed."""
     setups = {}
 
-    def runner(recipe: str, dataset: str, seed: int):
-        progress.start(f"distillation: {dataset} {recipe} seed {seed}")
+    def runner(recipe, dataset: str, seed: int):
+        name = recipe if isinstance(recipe, str) else f"{recipe.name} wd={recipe.weight_decay:g} ls={recipe.label_smoothing:g} e={recipe.epochs}"
+        progress.start(f"distillation: {dataset} {name} seed {seed}")
         setup = setups.setdefault(dataset, R.Setup(dataset=dataset))
         return R.run_recipe(recipe, setup, seed)
 

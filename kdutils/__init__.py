@@ -13,6 +13,7 @@ Modules, one concept each:
 * ``train``       supervised and distillation loops, evaluation, seeding
 * ``plotting``    the book's figures
 * ``experiments`` multi-seed summaries and soft-label analysis
+* ``lm``          language-model distillation on a language with exact probabilities (GKD, MiniLLM, Kim & Rush)
 * ``recipes``     named distillation recipes (teacher, scratch, KD variants) run per seed
 * ``book``        what the experiment chapters share (memoised runs, glued summaries, timer, Welch's test)
 * ``grading``     autograding checks for the nbgrader assignments
@@ -29,7 +30,7 @@ from __future__ import annotations
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["book", "course", "data", "experiments", "grading", "losses", "models", "plotting", "recipes", "train"]
+__all__ = ["book", "course", "data", "experiments", "grading", "lm", "losses", "models", "plotting", "recipes", "train"]
 
 
 def __getattr__(name: str):

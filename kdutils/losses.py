@@ -4,7 +4,11 @@ Follows Hinton, Vinyals & Dean (2015), "Distilling the Knowledge in a Neural
 Network" (arXiv:1503.02531), and Romero et al. (2015), "FitNets: Hints for Thin
 Deep Nets" (arXiv:1412.6550), and Park et al. (2019), "Relational Knowledge
 Distillation" (CVPR), and Zhao et al. (2022), "Decoupled Knowledge
-Distillation" (CVPR).
+Distillation" (CVPR), and, for language models, Kim & Rush (2016),
+"Sequence-Level Knowledge Distillation" (EMNLP), Agarwal et al. (2024),
+"On-Policy Distillation of Language Models: Learning from Self-Generated
+Mistakes" (ICLR; GKD) and Gu et al. (2024), "MiniLLM: Knowledge Distillation
+of Large Language Models" (ICLR).
 
 Conventions, fixed because the graded assignments ask for the same functions:
 
@@ -19,6 +23,8 @@ the oracle of ``kdutils.grading``.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -32,6 +38,7 @@ __all__ = [
     "hint_loss",
     "rkd_distance_loss",
     "dkd_loss",
+    "token_kd_loss",
 ]
 
 
@@ -300,3 +307,105 @@ def dkd_loss(
     nckd_terms = torch.where(target, torch.zeros_like(log_nt), log_nt.exp() * (log_nt - log_ns))
     nckd = nckd_terms.sum(dim=-1)  # (...,)
     return (T * T) * (alpha * _batch_mean(tckd) + beta * _batch_mean(nckd))
+
+
+def _check_mask(mask, logits: torch.Tensor) -> torch.Tensor:
+    """A bool ``(N, L)`` mask matching ``logits.shape[:-1]`` with at least one True entry."""
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"mask must be a torch.Tensor of dtype torch.bool, got mask={mask!r} ({type(mask).__name__})")
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must have dtype torch.bool (True = a token that counts), got mask.dtype={mask.dtype}")
+    if tuple(mask.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(
+            f"mask must have shape {tuple(logits.shape[:-1])} to match "
+            f"student_logits.shape={tuple(logits.shape)}, got mask.shape={tuple(mask.shape)}"
+        )
+    if not bool(mask.any()):
+        raise ValueError(
+            f"mask has no True entry (mask.shape={tuple(mask.shape)}): no token counts, so the mean "
+            "over tokens is undefined; mark at least one position True"
+        )
+    return mask
+
+
+def token_kd_loss(
+    student_logits: torch.Tensor,
+    teacher_logits: torch.Tensor,
+    mask: torch.Tensor,
+    beta: float = 0.0,
+    T: float = 1.0,
+) -> torch.Tensor:
+    r"""Token-level distillation loss of a language model: forward KL, reverse KL or GKD's generalized JSD.
+
+    With :math:`p = \mathrm{softmax}(t/T)` the teacher's and :math:`q = \mathrm{softmax}(s/T)`
+    the student's next-token distribution at a position, the per-token divergence is
+
+    .. math::
+        D_\beta(p, q) =
+        \begin{cases}
+        \mathrm{KL}(p \,\|\, q) & \beta = 0 \quad\text{(forward KL, mode-covering)} \\
+        \beta\,\mathrm{KL}(p \,\|\, m) + (1-\beta)\,\mathrm{KL}(q \,\|\, m),
+        \; m = \beta p + (1-\beta) q & 0 < \beta < 1 \quad\text{(generalized JSD)} \\
+        \mathrm{KL}(q \,\|\, p) & \beta = 1 \quad\text{(reverse KL, mode-seeking)}
+        \end{cases}
+
+    and the loss is :math:`T^2` times its mean over the positions where ``mask`` is True:
+
+    .. math:: \mathcal{L} = \frac{T^2}{\sum_{n,l} M_{nl}} \sum_{n,l} M_{nl}\, D_\beta(p_{nl}, q_{nl})
+
+    * ``beta=0`` is Hinton et al.'s (2015) soft-target KL applied at every
+      position, i.e. Kim & Rush's (2016) *word-level* KD when the prefixes come
+      from data; ``beta=1`` is the reverse KL that MiniLLM (Gu et al. 2024)
+      argues suits a small student (it is mode-seeking: the student is
+      penalised for putting mass where the teacher puts little);
+    * ``0 < beta < 1`` is the generalized Jensen-Shannon divergence of GKD
+      (Agarwal et al. 2024, Eq. 1). It is 0 at both ends of the open interval
+      (``m`` becomes ``q`` or ``p``), so the endpoints are *defined* as the two
+      KLs, as in TRL's ``GKDTrainer.generalized_jsd_loss``; near the ends
+      :math:`D_\beta \approx \beta\,\mathrm{KL}(p\|q)` and
+      :math:`D_\beta \approx (1-\beta)\,\mathrm{KL}(q\|p)`, so the
+      direction matches but the scale does not.
+
+    At ``T=1`` this equals TRL's ``generalized_jsd_loss(student_logits,
+    teacher_logits, labels, beta, reduction="batchmean")`` with ``labels == -100``
+    exactly where ``mask`` is False; the factor :math:`T^2` (absent in TRL) keeps
+    the gradient's scale independent of T, as in ``kd_kl_loss``.
+
+    Which positions the logits are computed on (data prefixes, teacher samples
+    or the student's own samples: GKD's λ) is the caller's choice; this function
+    only compares the two distributions there. Gradients flow into both
+    arguments: detach the teacher's logits yourself (or compute them under
+    ``torch.no_grad()``).
+
+    Computed in log space (``log_softmax``, and ``logsumexp`` for ``log m``), so
+    logits of ±1e4 give a finite loss and finite gradients. Shapes: logits
+    ``(N, L, V)``, ``mask`` ``(N, L)`` bool with at least one True; returns a scalar.
+    """
+    check_tensor("student_logits", student_logits, min_dim=3)
+    check_tensor("teacher_logits", teacher_logits, min_dim=3)
+    if student_logits.dim() != 3:
+        raise ValueError(f"student_logits must be 3-D (N, L, V), got student_logits.shape={tuple(student_logits.shape)}")
+    check_same_shape("student_logits", student_logits, "teacher_logits", teacher_logits)
+    mask = _check_mask(mask, student_logits)
+    b = check_number("beta", beta)
+    if not 0.0 <= b <= 1.0:
+        raise ValueError(f"beta must be in [0, 1] (0 = forward KL, 1 = reverse KL), got beta={beta!r}")
+    T = check_temperature(T)
+
+    log_q = F.log_softmax(student_logits / T, dim=-1)  # (N, L, V) student
+    log_p = F.log_softmax(teacher_logits / T, dim=-1)  # (N, L, V) teacher
+
+    def kl(log_a: torch.Tensor, log_b: torch.Tensor) -> torch.Tensor:
+        """KL(a || b) over the vocabulary, (N, L); exp(log_a) = 0 contributes 0."""
+        return (log_a.exp() * (log_a - log_b)).sum(dim=-1)
+
+    if b == 0.0:
+        per_token = kl(log_p, log_q)
+    elif b == 1.0:
+        per_token = kl(log_q, log_p)
+    else:
+        log_m = torch.logsumexp(torch.stack([log_p + math.log(b), log_q + math.log1p(-b)]), dim=0)  # (N, L, V)
+        per_token = b * kl(log_p, log_m) + (1.0 - b) * kl(log_q, log_m)
+    # `where`, not a product: a padded position's value never reaches the sum (not even as 0 * inf).
+    total = torch.where(mask, per_token, torch.zeros_like(per_token)).sum()
+    return (T * T) * total / mask.sum()

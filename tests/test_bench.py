@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import sys
@@ -295,6 +296,47 @@ def test_the_chinese_releases_are_timed_like_the_english_ones():
     assert "`losses_zh` 1.02×" in kdbench.render_markdown(complete_results())
 
 
+def test_scratch_tuned_row_and_gap_against_the_tuned_baseline():
+    """distillation.<dataset>.scratch_tuned: the tuned baseline's row, and each KD row's gap against it."""
+    runs = {
+        "teacher": _runs([(0, 0.98, 10), (1, 0.97, 12)], val=0.97),
+        "scratch": _runs([(0, 0.88, 50), (1, 0.87, 52)], val=0.86),
+        "recommended": _runs([(0, 0.95, 20), (1, 0.94, 22)], val=0.94),
+    }
+    grid_runs = {"epochs=3": _runs([(0, 0.89, 45), (1, 0.90, 47)], val=0.88),
+                 "epochs=5": _runs([(0, 0.80, 80), (1, 0.80, 80)], val=0.70)}
+    tuned = kd.recipes.TunedScratch(dataclasses.replace(kd.recipes.RECIPES["scratch"], name="scratch_tuned", epochs=3),
+                                    "epochs=3", grid_runs["epochs=3"], grid_runs)
+    t = kdbench.distillation_table(runs, n_test=450, scratch_tuned=tuned)
+    row = t["scratch_tuned"]
+    assert row["test_errors"] == 46.0 and row["gap_recovered"] is None and not row["chosen_on_validation"]
+    assert row["settings"]["epochs"] == 3 and row["grid_size"] == 2 and row["n_test"] == 450
+    assert t["recommended"]["gap_recovered_vs_tuned"] == pytest.approx((46 - 21) / (46 - 11))
+    assert t["recommended"]["gap_recovered"] == pytest.approx((51 - 21) / (51 - 11))
+    assert t["recommended"]["chosen_on_validation"]  # the tuned baseline is not a distillation candidate
+    res = complete_results()
+    res["distillation"] = {"digits": t}
+    assert not [x for x in kdbench.validate_results(res) if "scratch_tuned" in x]
+    md = kdbench.render_markdown(res)
+    assert "| gap recovered, tuned baseline |" in md and "| scratch_tuned | 0.8800 |" in md and "71 % |" in md
+    with pytest.raises(ValueError, match="scratch_tuned"):
+        kdbench.distillation_table({**runs, "scratch_tuned": runs["scratch"]})
+
+
+def test_run_scratch_tuned_runs_every_grid_setting_on_every_seed():
+    calls = []
+
+    def runner(recipe, dataset, seed):
+        calls.append((recipe.epochs, dataset, seed))
+        return kd.recipes.RunResult(recipe.name, seed, 0.5, 10, [], None, 0.5 + recipe.epochs / 100)
+
+    t = kdbench.run_scratch_tuned("digits", [0, 1], grid={"epochs": (3, 5)}, runner=runner)
+    assert sorted(calls) == [(3, "digits", 0), (3, "digits", 1), (5, "digits", 0), (5, "digits", 1)]
+    assert t.label == "epochs=5" and t.recipe.name == "scratch_tuned"
+    with pytest.raises(ValueError, match="seeds"):
+        kdbench.run_scratch_tuned("digits", [], runner=runner)
+
+
 def test_a_part_measured_again_says_which_commit_it_comes_from():
     """``run.py --update PARTS``: the table names the commit, date and load of each part measured again."""
     res = complete_results()
@@ -305,3 +347,21 @@ def test_a_part_measured_again_says_which_commit_it_comes_from():
     md = kdbench.render_markdown(res)
     assert "| losses | `abc1234` | 2026-12-08 02:00 UTC | [0.5, 0.4, 0.3] |" in md
     assert "| book |" not in md  # parts from the base run are not listed again
+
+
+def test_lm_results_are_checked_and_rendered():
+    """results["lm"] (optional part): every method of kdutils.lm with mean and std of each metric, and a table."""
+    from kdutils import lm
+
+    stat = {"mean": 1.0, "std": 0.1}
+    good = {"seeds": [0, 1, 2], "teacher_seconds": 5.0, "seconds": 80.0,
+            **{m: {k: dict(stat) for k in kdbench.LM_METRICS} for m in lm.METHODS}}
+    assert kdbench.lm_problems(good) == []
+    bad = json.loads(json.dumps(good))
+    del bad["on_policy_rkl"]["true_nll"]
+    bad["word_kd"]["validity"] = {"mean": "x", "std": 0.1}
+    problems = kdbench.lm_problems(bad)
+    assert any("lm.on_policy_rkl.true_nll" in p for p in problems) and any("lm.word_kd.validity" in p for p in problems)
+    md = kdbench.render_markdown({"machine": {"cpu": "x", "cores": 2, "torch": "2", "python": "3", "date_utc": "d",
+                                              "platform": "p"}, "lm": good})
+    assert "## 6. Distilling language models" in md and "| on_policy_rkl |" in md

@@ -42,6 +42,9 @@ def test_published_recipes_have_the_published_settings():
         (dict(lr=-1.0), ValueError, "lr"),
         (dict(shift=-1), ValueError, "shift"),
         (dict(batch_size=0), ValueError, "batch_size"),
+        (dict(weight_decay=-1e-3), ValueError, "weight_decay"),
+        (dict(kind="scratch", label_smoothing=1.0), ValueError, "label_smoothing"),
+        (dict(kind="kd", label_smoothing=0.1), ValueError, "label_smoothing"),
     ],
 )
 def test_recipe_rejects_bad_values(kwargs, exc, word):
@@ -299,3 +302,50 @@ def test_setups_name_one_setup_per_dataset():
     # the CNN teacher builds for 28x28 inputs and maps a batch to 10 logits
     net = kd.models.build_model(kd.models.teacher_config(28, mnist.teacher_kind))
     assert net(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+
+
+def test_weight_decay_and_label_smoothing_change_the_scratch_student():
+    """Each regulariser reaches the optimiser or the loss: the trained weights differ from the plain recipe's."""
+    base = kd.recipes.run_recipe(tiny("scratch", 20), TINY, seed=0)
+    again = kd.recipes.run_recipe(tiny("scratch", 20), TINY, seed=0)
+    wd = kd.recipes.run_recipe(dataclasses.replace(tiny("scratch", 20), weight_decay=0.1), TINY, seed=0)
+    ls = kd.recipes.run_recipe(dataclasses.replace(tiny("scratch", 20), label_smoothing=0.2), TINY, seed=0)
+    w = lambda r: torch.cat([p.detach().flatten() for p in r.model.parameters()])
+    assert torch.equal(w(base), w(again))
+    assert not torch.allclose(w(base), w(wd)) and not torch.allclose(w(base), w(ls))
+    assert w(wd).norm() < w(base).norm()  # the L2 penalty shrinks the weights
+    # label smoothing keeps the outputs off one-hot: the smoothed student is less confident on its data
+    X, _ = kd.recipes.transfer_set(TINY, seed=0)
+    conf = lambda r: torch.softmax(kd.train.predict_logits(r.model, X), -1).max(-1).values.mean().item()
+    assert conf(ls) < conf(base)
+
+
+def test_scratch_grid_is_every_combination_with_labels():
+    g = kd.recipes.scratch_grid({"weight_decay": (0.0, 0.01), "epochs": (3, 5)})
+    assert list(g) == ["weight_decay=0 epochs=3", "weight_decay=0 epochs=5",
+                       "weight_decay=0.01 epochs=3", "weight_decay=0.01 epochs=5"]
+    assert all(r.kind == "scratch" and r.name == "scratch" for r in g.values())
+    assert g["weight_decay=0.01 epochs=5"] == dataclasses.replace(RECIPES["scratch"], weight_decay=0.01, epochs=5)
+    full = kd.recipes.scratch_grid()
+    assert len(full) == 24 and RECIPES["scratch"] in full.values()  # the untuned baseline is a candidate
+    with pytest.raises(TypeError, match="grid"):
+        kd.recipes.scratch_grid({"dropout": (0.1,)})
+    with pytest.raises(ValueError, match="grid"):
+        kd.recipes.scratch_grid({"epochs": ()})
+
+
+def test_tune_scratch_chooses_on_validation_not_test(monkeypatch):
+    """The chosen setting is the one with the best mean validation accuracy, whatever test says."""
+    val = {3: [0.70, 0.72], 5: [0.80, 0.78]}
+    test = {3: [0.99, 0.99], 5: [0.50, 0.50]}
+
+    def fake_run_seeds(recipe, setup, seeds, cache=False):
+        return [RunResult(recipe.name, s, test[recipe.epochs][s], 0, [], None, val[recipe.epochs][s]) for s in seeds]
+
+    monkeypatch.setattr(kd.recipes, "run_seeds", fake_run_seeds)
+    t = kd.recipes.tune_scratch(TINY, seeds=[0, 1], grid={"epochs": (3, 5)})
+    assert t.label == "epochs=5" and t.recipe.epochs == 5 and t.recipe.name == "scratch_tuned"
+    assert [r.val_accuracy for r in t.runs] == [0.80, 0.78] and set(t.grid_runs) == {"epochs=3", "epochs=5"}
+    assert t.settings() == {"weight_decay": 0.0, "label_smoothing": 0.0, "epochs": 5}
+    with pytest.raises(ValueError, match="seeds"):
+        kd.recipes.tune_scratch(TINY, seeds=[], grid={"epochs": (3,)})

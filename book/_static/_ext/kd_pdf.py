@@ -157,18 +157,26 @@ def _serve(directory: Path):
 # Scale a display equation or a table that is wider than its column (MathJax draws in em, so a
 # smaller font-size scales the whole equation); returns what it scaled.
 _FIT_WIDE = r"""() => {
-  const scaled = [];
+  const scaled = new Map();
   const wide = document.querySelectorAll('.bd-article mjx-container[display="true"], .bd-article table');
-  for (const el of wide) {
-    if (!el.getClientRects().length) continue;
-    const room = el.parentElement.clientWidth;
-    const need = Math.max(el.scrollWidth, el.getBoundingClientRect().width);
-    if (need <= room + 1) continue;
-    const size = parseFloat(getComputedStyle(el).fontSize);
-    el.style.fontSize = (size * room / need * 0.98).toFixed(2) + 'px';
-    scaled.push(`${el.tagName.toLowerCase()}: ${(100 * room / need).toFixed(0)}%: ${el.textContent.slice(0, 60)}`);
+  // a table does not shrink in proportion to its font (padding, unbreakable words): measure again
+  for (let round = 0; round < 6; round++) {
+    let changed = false;
+    for (const el of wide) {
+      if (!el.getClientRects().length) continue;
+      const room = el.parentElement.clientWidth;
+      const need = Math.max(el.scrollWidth, el.getBoundingClientRect().width);
+      if (need <= room + 1) continue;
+      const size = parseFloat(getComputedStyle(el).fontSize);
+      el.style.fontSize = (size * room / need * 0.97).toFixed(2) + 'px';
+      const first = scaled.has(el) ? scaled.get(el).size0 : size;
+      scaled.set(el, {size0: first, text: el.textContent.trim().slice(0, 60)});
+      changed = true;
+    }
+    if (!changed) break;
   }
-  return scaled;
+  return [...scaled.entries()].map(([el, s]) =>
+    `${el.tagName.toLowerCase()}: ${(100 * parseFloat(el.style.fontSize) / s.size0).toFixed(0)}%: ${s.text}`);
 }"""
 
 # Every rendered element of the article that is wider than the printed column or clips its

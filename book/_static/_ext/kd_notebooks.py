@@ -48,6 +48,8 @@ WORDS = {
            "glue": "# 本书把 glue() 的值填进正文；这里把它们存入 GLUED（图在下文显示）"},
 }
 GLUE_IMPORT = re.compile(r"^from myst_nb import glue\s*$", re.M)
+# another import that binds glue (``from kdutils.book import glue, welch``): the reader's glue follows it
+OTHER_GLUE_IMPORT = re.compile(r"^(from\s+(?!myst_nb\b)[\w.]+\s+import\s+[^\n]*\bglue\b[^\n]*)$", re.M)
 # A role, or an inline code span (kept as it is); the leftmost match wins, so a role's own
 # backticks are never taken for a code span.
 INLINE = re.compile(r"\{([a-zA-Z][\w:-]*)\}`([^`]+)`|(`+)[^`]+?\3")
@@ -328,9 +330,9 @@ class ReaderNotebook:
                         cells.append(item)
             elif cell.cell_type == "code":
                 new = nbformat.v4.new_code_cell(cell.source)
-                new.source = GLUE_IMPORT.sub(
-                    f"{words['glue']}\nGLUED = {{}}\ndef glue(name, value, display=False):\n    GLUED[name] = value",
-                    new.source)
+                shim = f"{words['glue']}\nGLUED = {{}}\ndef glue(name, value, display=False):\n    GLUED[name] = value"
+                new.source = GLUE_IMPORT.sub(lambda m: shim, new.source)
+                new.source = OTHER_GLUE_IMPORT.sub(lambda m: m.group(1) + "\n" + shim, new.source)
                 new.execution_count = cell.get("execution_count")
                 new.outputs = [o for o in cell.get("outputs", []) if not _hidden_glue(o)]
                 if cell.get("metadata", {}).get("tags"):

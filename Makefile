@@ -23,7 +23,7 @@ export PYTHONHASHSEED := 0
 
 help:
 	@echo "make book        build the Jupyter Book into _build/html"
-	@echo "make pdf         the whole book as _build/pdf/book.pdf (Chromium prints a single-page build)"
+	@echo "make pdf         the whole book as _build/pdf/book.pdf and book_zh.pdf (Chromium prints a single-page build)"
 	@echo "make test        the first tier of tests (builds the book, grades the catalogue, a few browser pages)"
 	@echo "make test-all    every test: make test's tier and the full tier (every browser page, PDF, venvs, PostgreSQL, the term); what CI runs"
 	@echo "make zh-check    name every Chinese paragraph whose English changed since it was translated (seconds)"
@@ -103,10 +103,13 @@ book: venv
 book-clean:
 	rm -rf _build
 
-# Chromium prints a strict single-page build (notebooks come from make book's jupyter-cache);
-# the PDF is copied to _build/html/book.pdf, which the sidebar links.
-pdf: book system
+# Chromium prints a strict single-page build of each edition (notebooks come from the shared
+# jupyter-cache) into _build/pdf/book.pdf and _build/pdf/book_zh.pdf; then `make book` copies
+# them into the site and links them from every page's sidebar (a book built before any PDF
+# exists links none). The sub-make is told the environment is up to date (-o), as this one was.
+pdf: venv system
 	$(BIN)/python book/_static/_ext/kd_pdf.py
+	@$(MAKE) --no-print-directory -o $(STAMP) book
 
 # External links (needs the network; the scheduled linkcheck workflow runs it).
 linkcheck: venv

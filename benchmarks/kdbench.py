@@ -660,7 +660,9 @@ def render_markdown(results: Mapping) -> str:
                   f"| cached rebuild (HTML re-rendered, notebooks from jupyter-cache"
                   f"{_reexecuted(b)}) | {b['cached_build_s']:.1f} s |",
                   f"| no-op rebuild | {b.get('noop_build_s', 0):.1f} s |", "",
-                  *([f"PDF (`make pdf`): **{b['pdf_pages']} pages** in {b['pdf_build_s']:.1f} s.", ""]
+                  *([f"PDF (`make pdf`): **{b['pdf_pages']} pages** in {b['pdf_build_s']:.1f} s"
+                     + (f"; 中文版 **{b['pdf_pages_zh']} pages** in {b['pdf_build_s_zh']:.1f} s"
+                        if b.get("pdf_pages_zh") is not None else "") + ".", ""]
                     if b.get("pdf_pages") is not None else []),
                   "Slowest pages to execute (clean build):", "",
                   "| page | execution |", "|---|---|"]

@@ -201,14 +201,17 @@ def main(argv=None) -> int:
 
 
 def bench_pdf() -> dict:
-    """``make pdf`` in the checkout: pages and the time of the single-page build plus Chromium's print."""
+    """``make pdf`` in the checkout: pages and the time of the single-page build plus Chromium's print,
+    for the English PDF (``pdf_pages``, ``pdf_build_s``) and the Chinese one (``pdf_pages_zh``, ``pdf_build_s_zh``)."""
     import json
     import subprocess
 
     root = Path(__file__).resolve().parents[1]
     subprocess.run(["make", "--no-print-directory", "pdf"], cwd=root, check=True, capture_output=True)
     meta = json.loads((root / "_build" / "pdf" / "book.json").read_text())
-    return {"pdf_pages": meta["pages"], "pdf_build_s": meta["build_s"]}
+    zh = json.loads((root / "_build" / "pdf" / "book_zh.json").read_text(encoding="utf-8"))
+    return {"pdf_pages": meta["pages"], "pdf_build_s": meta["build_s"],
+            "pdf_pages_zh": zh["pages"], "pdf_build_s_zh": zh["build_s"]}
 
 
 def bench_install() -> dict:

@@ -46,7 +46,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 BUILD = ROOT / "_build"
-CHROMIUM = "/usr/bin/chromium"
 # A4 less the left and right margins below, in CSS pixels (96 per inch): the printed line width.
 MARGIN_MM = {"top": 18, "bottom": 18, "left": 16, "right": 16}
 PRINT_WIDTH_PX = int((210 - MARGIN_MM["left"] - MARGIN_MM["right"]) / 25.4 * 96)
@@ -212,12 +211,21 @@ _OVERFLOWING = r"""() => {
 }"""
 
 
-def print_pdf(page_file: Path, dest: Path, chromium: str = CHROMIUM) -> dict:
-    """Print ``page_file`` (served from its folder) to ``dest``; return ``scaled`` and ``overflowing``."""
+def print_pdf(page_file: Path, dest: Path) -> dict:
+    """Print ``page_file`` (served from its folder) to ``dest``; return ``scaled`` and ``overflowing``.
+
+    The browser is the one ``KD_CHROMIUM`` names (``kd_browser``: Debian's chromium by default, or Playwright's)."""
+    import sys
+
     from playwright.sync_api import sync_playwright
 
-    if not os.access(chromium, os.X_OK):
-        raise SystemExit(f"chromium not found at {chromium}; run `sudo make system`")
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import kd_browser
+
+    why = kd_browser.problem()
+    if why:
+        raise SystemExit(f"cannot print the PDF: {why}; run `sudo make system`")
+    chromium = kd_browser.executable()
     httpd, base = _serve(page_file.parent)
     profile = tempfile.mkdtemp(prefix="kd-pdf-profile-")
     try:

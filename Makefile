@@ -3,8 +3,19 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3.11
 VENV := .venv
-BIN := $(CURDIR)/$(VENV)/bin
+BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed
+# torch comes from PyTorch's CPU-only wheel index (the book needs no GPU; PyPI's default Linux wheel
+# pulls several GB of CUDA libraries). Another index: make TORCH_INDEX=<url>.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+# Extra arguments of `make test`'s pytest, e.g. make test PYTEST_ARGS='-m "not slow"'.
+PYTEST_ARGS ?=
+# The browser of the browser tests (book/_static/_ext/kd_browser.py reads it): Debian's chromium (/usr/bin/chromium, the default;
+# `make system` installs it), another executable's path, or `playwright` for Playwright's own build
+# (`python -m playwright install --with-deps chromium`), as the workflows do on Ubuntu 24.04, whose
+# `chromium` package is only a transitional package for a snap.
+KD_CHROMIUM ?= /usr/bin/chromium
+export KD_CHROMIUM
 export PATH := $(BIN):$(PATH)
 export PYTHONHASHSEED := 0
 
@@ -12,33 +23,48 @@ export PYTHONHASHSEED := 0
 
 help:
 	@echo "make book        build the Jupyter Book into _build/html"
-	@echo "make pdf         the whole book as _build/pdf/book.pdf (Chromium prints a single-page build)"
+	@echo "make pdf         the whole book as _build/pdf/book.pdf and book_zh.pdf (Chromium prints a single-page build)"
 	@echo "make test        the first tier of tests (builds the book, grades the catalogue, a few browser pages)"
 	@echo "make test-all    every test: make test's tier and the full tier (every browser page, PDF, venvs, PostgreSQL, the term); what CI runs"
 	@echo "make zh-check    name every Chinese paragraph whose English changed since it was translated (seconds)"
 	@echo "make exercises   regenerate exercises/ from solutions/ with nbgrader, English and Chinese (no gradebook entry is kept)"
 	@echo "make course-secret  once per course: the secret the hidden tests' cases derive from"
-	@echo "make student-dist   dist/kd-student.zip: the released notebooks and how to install kdutils (no answers)"
+	@echo "make student-dist   dist/kd-student.zip: the released notebooks and how to install kdutils (no answers; needs make course-secret, or PUBLIC=1)"
 	@echo "make grade-demo  autograde the bundled demo class in a temporary course"
 	@echo "make bench       measure build, grading, distillation quality and speed"
 	@echo "make test-course the course workflow tests (zip_collect, one term end to end, exchange with two Unix users)"
 
 # The virtual environment is rebuilt only when the lock file or the package metadata change.
-# It installs the lock file requirements.txt with uv (measured on a fresh clone: see the README),
-# except torch, which pip installs first: pip reads this machine's pip configuration (its local
-# CPU wheel of torch), uv does not and would fetch the multi-GB CUDA build from the index.
+# torch first, with pip, from PyTorch's CPU-only index (TORCH_INDEX). When that index cannot be
+# reached (as on a machine with a local mirror or wheel directory), pip's own configuration is used
+# instead, and the recipe says so and whether the torch it got is a CPU or a CUDA build. Then uv
+# installs the rest of the lock file requirements.txt (measured on a fresh clone: see the README; the
+# torch already installed satisfies the lock's torch==2.13.0) and kdutils without dependencies.
+# pip does not byte-compile torch (--no-compile, as uv does not): about 140 MB of .pyc files that
+# Python writes only for the modules it imports.
 $(STAMP): requirements.txt pyproject.toml
-	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check $$(grep -E '^(torch|uv)==' requirements.txt)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@torch="$$(grep -E '^torch==' requirements.txt)"; \
+	if $(BIN)/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=20)' '$(TORCH_INDEX)' 2>/dev/null; then \
+	  echo "installing $$torch from $(TORCH_INDEX) (CPU only)"; \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile --index-url '$(TORCH_INDEX)' "$$torch"; \
+	else \
+	  echo "$(TORCH_INDEX) is unreachable: installing $$torch from the configured package index instead (pip's configuration)"; \
+	  $(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile "$$torch"; \
+	fi
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $$(grep -E '^uv==' requirements.txt)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e .
+	@$(BIN)/python -c 'import torch; print("torch", torch.__version__, "(CUDA " + torch.version.cuda + " build: several GB; a CPU-only one is smaller)" if torch.version.cuda else "(CPU-only build)")'
 	@touch $(STAMP)
 
 venv: $(STAMP)
 
 # Debian packages the tests need, installed when missing and we are root (as in CI).
 # One package a line, each with what needs it.
-APT_PACKAGES += chromium        # browser tests, PDF
+ifeq ($(KD_CHROMIUM),/usr/bin/chromium)
+APT_PACKAGES += chromium        # browser tests, PDF (unless KD_CHROMIUM names another browser)
+endif
 APT_PACKAGES += fonts-noto-cjk  # CJK glyphs in screenshots and the PDF
 APT_PACKAGES += postgresql      # the shared-gradebook tests
 APT_PACKAGES += poppler-utils   # pdftotext/pdfinfo in the PDF test
@@ -77,10 +103,13 @@ book: venv
 book-clean:
 	rm -rf _build
 
-# Chromium prints a strict single-page build (notebooks come from make book's jupyter-cache);
-# the PDF is copied to _build/html/book.pdf, which the sidebar links.
-pdf: book system
+# Chromium prints a strict single-page build of each edition (notebooks come from the shared
+# jupyter-cache) into _build/pdf/book.pdf and _build/pdf/book_zh.pdf; then `make book` copies
+# them into the site and links them from every page's sidebar (a book built before any PDF
+# exists links none). The sub-make is told the environment is up to date (-o), as this one was.
+pdf: venv system
 	$(BIN)/python book/_static/_ext/kd_pdf.py
+	@$(MAKE) --no-print-directory -o $(STAMP) book
 
 # External links (needs the network; the scheduled linkcheck workflow runs it).
 linkcheck: venv
@@ -93,10 +122,10 @@ linkcheck: venv
 # stock nbgrader on the whole catalogue. CI (.ci/run) runs `make test-all`.
 # zh-check first: a stale translation is named in seconds, before the long suite.
 test: venv system zh-check
-	$(BIN)/python -m pytest -m "not full"
+	$(BIN)/python -m pytest -m "not full" $(PYTEST_ARGS)
 
 test-all: venv system zh-check
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 zh-check: venv
 	$(BIN)/python zh/prose_sync.py check
@@ -110,7 +139,7 @@ course-secret: venv
 
 # What students may be given: the released notebooks and kdutils's install line, as dist/kd-student.zip.
 student-dist: venv
-	$(BIN)/python -m kdutils.course student-dist
+	$(BIN)/python -m kdutils.course student-dist $(if $(PUBLIC),--public)
 
 test-course: venv
 	$(BIN)/python -m pytest -q tests/test_course_*.py

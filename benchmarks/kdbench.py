@@ -46,6 +46,7 @@ HINTON_2015_MNIST = {"teacher_errors": 67, "scratch_errors": 146, "kd_errors": 7
 #: Keys (dotted paths) every results.json carries, so other tools can read it.
 REQUIRED_KEYS = (
     "machine",
+    "install.venv_mb",  # issue 24: du of the venv `make venv` builds (CPU-only torch), under 1.5 GB
     "book.clean_build_s",
     "book.clean_build_both_s",
     "book.zh_extra_s",
@@ -76,9 +77,9 @@ REQUIRED_KEYS = (
     "losses.naive_s",
     "losses.torch_idiom_s",
     "losses.kd_kl_loss_vs_torch_idiom",
-    "tests.make_test_s",
-    "tests.make_test_all_s",
 )
+#: Keys of the ``tests`` part (``run.py --update tests``, about as long as CI): checked when the part is present.
+TESTS_KEYS = ("tests.make_test_s", "tests.make_test_all_s")
 #: Required keys whose value is a mapping, not a number.
 MAPPING_KEYS = ("machine", "grading.breakdown")
 RECIPE_FIELDS = ("mean_acc", "std_acc", "test_errors", "gap_recovered", "seeds")
@@ -144,10 +145,10 @@ def get_path(results: Mapping, dotted: str):
     return node
 
 
-PARTS = ("book", "grading", "distillation", "compression", "losses", "tests", "lm")
+PARTS = ("install", "book", "grading", "distillation", "compression", "losses", "tests", "lm")
 #: parts that a plain ``make bench`` measures; ``tests`` (the test tiers on a fresh clone, as long as CI) is measured
 #: by ``benchmarks/run.py --update tests`` and otherwise carried over from the committed results
-DEFAULT_PARTS = ("book", "grading", "distillation", "compression", "losses", "lm")
+DEFAULT_PARTS = ("install", "book", "grading", "distillation", "compression", "losses", "lm")
 LM_METRICS = ("validity", "sample_logp", "true_nll", "distinct", "teacher_tokens", "student_tokens", "seconds")
 
 
@@ -163,7 +164,8 @@ def validate_results(results: Mapping, parts: Iterable[str] = PARTS, optional: I
     if unknown:
         raise ValueError(f"parts must be among {PARTS}, got parts={sorted(unknown)}")
     problems = []
-    for key in REQUIRED_KEYS:
+    keys = REQUIRED_KEYS + (TESTS_KEYS if "tests" in results else ())
+    for key in keys:
         if key in optional or (key != "machine" and key.split(".")[0] not in parts):
             continue
         try:
@@ -643,6 +645,10 @@ def render_markdown(results: Mapping) -> str:
                   f"| {pv.get('preliminary') or ''} |" for part, pv in measured.items()
                   if pv.get("commit") != m.get("git_commit") or pv.get("date_utc") != m.get("date_utc")]
         lines += [""]
+    inst = results.get("install")
+    if inst:
+        lines += [f"Install: `make venv` builds a **{inst['venv_mb']:.0f} MB** venv (du) in {inst.get('venv_s', 0):.0f} s, "
+                  f"torch {inst.get('torch')} ({inst.get('torch_source')}).", ""]
     b = results.get("book")
     if b:
         lines += ["## 1. Book build", "",
@@ -654,7 +660,9 @@ def render_markdown(results: Mapping) -> str:
                   f"| cached rebuild (HTML re-rendered, notebooks from jupyter-cache"
                   f"{_reexecuted(b)}) | {b['cached_build_s']:.1f} s |",
                   f"| no-op rebuild | {b.get('noop_build_s', 0):.1f} s |", "",
-                  *([f"PDF (`make pdf`): **{b['pdf_pages']} pages** in {b['pdf_build_s']:.1f} s.", ""]
+                  *([f"PDF (`make pdf`): **{b['pdf_pages']} pages** in {b['pdf_build_s']:.1f} s"
+                     + (f"; 中文版 **{b['pdf_pages_zh']} pages** in {b['pdf_build_s_zh']:.1f} s"
+                        if b.get("pdf_pages_zh") is not None else "") + ".", ""]
                     if b.get("pdf_pages") is not None else []),
                   "Slowest pages to execute (clean build):", "",
                   "| page | execution |", "|---|---|"]

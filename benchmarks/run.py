@@ -106,6 +106,7 @@ def main(argv=None) -> int:
 
     n_recipes = len(kdbench.RECIPE_NAMES)
     steps = {
+        "install": 1,
         "book": 3,
         "grading": 2 * (1 + cfg["grading_repeats"]) + (0 if args.no_demo else 1) + 6,
         "distillation": len(cfg["datasets"]) * len(seeds) * (n_recipes + len(kdbench.recipes.scratch_grid())),
@@ -136,6 +137,9 @@ def main(argv=None) -> int:
         results["preliminary"] = args.preliminary
     t_start = time.perf_counter()
     try:
+        if "install" in parts:
+            progress.start("install: make venv into a new directory")
+            results["install"] = bench_install()
         if "book" in parts:
             results["book"] = kdbench.bench_book(on_step=progress.start)
             results["book"].update(bench_pdf())
@@ -197,14 +201,44 @@ def main(argv=None) -> int:
 
 
 def bench_pdf() -> dict:
-    """``make pdf`` in the checkout: pages and the time of the single-page build plus Chromium's print."""
+    """``make pdf`` in the checkout: pages and the time of the single-page build plus Chromium's print,
+    for the English PDF (``pdf_pages``, ``pdf_build_s``) and the Chinese one (``pdf_pages_zh``, ``pdf_build_s_zh``)."""
     import json
     import subprocess
 
     root = Path(__file__).resolve().parents[1]
     subprocess.run(["make", "--no-print-directory", "pdf"], cwd=root, check=True, capture_output=True)
     meta = json.loads((root / "_build" / "pdf" / "book.json").read_text())
-    return {"pdf_pages": meta["pages"], "pdf_build_s": meta["build_s"]}
+    zh = json.loads((root / "_build" / "pdf" / "book_zh.json").read_text(encoding="utf-8"))
+    return {"pdf_pages": meta["pages"], "pdf_build_s": meta["build_s"],
+            "pdf_pages_zh": zh["pages"], "pdf_build_s_zh": zh["build_s"]}
+
+
+def bench_install() -> dict:
+    """``make venv`` into a new directory (what a fresh clone gets: the lock file, CPU-only torch), then ``du``.
+
+    ``venv_mb`` is measured right after the install; byte-code caches that Python writes later are not in it.
+    """
+    import shutil
+    import subprocess
+    import tempfile
+
+    root = Path(__file__).resolve().parents[1]
+    venv = Path(tempfile.mkdtemp(prefix="kd-bench-venv-")) / "venv"
+    try:
+        t0 = time.perf_counter()
+        proc = subprocess.run(["make", "--no-print-directory", f"VENV={venv}", f"PYTHON={sys.executable}", "venv"],
+                              cwd=root, capture_output=True, text=True)
+        seconds = time.perf_counter() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"make venv failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
+        mb = int(subprocess.run(["du", "-sm", str(venv)], capture_output=True, text=True, check=True).stdout.split()[0])
+        torch_line = next((line for line in proc.stdout.splitlines() if line.startswith("torch ")), "torch ?")
+        source = "from the configured index: PyTorch's CPU index was unreachable" if "unreachable" in proc.stdout \
+            else "from PyTorch's CPU index"
+        return {"venv_mb": mb, "venv_s": seconds, "torch": torch_line.split()[1], "torch_source": source}
+    finally:
+        shutil.rmtree(venv.parent, ignore_errors=True)
 
 
 def _with_progress(progress: Progress, R):

@@ -109,11 +109,28 @@ ZH: dict[str, str] = {
     "KD, T={}": "蒸馏，T={}",
     "student from scratch": "从零训练的学生模型",
     "distilled student": "蒸馏学生模型",
+    # the chapter "Distilling language models"
+    "fine-tune (no teacher)": "微调（不用教师模型）",
+    "word-level KD": "词级知识蒸馏",
+    "seq-KD, greedy": "序列级知识蒸馏，贪心",
+    "seq-KD, sampled": "序列级知识蒸馏，采样",
+    "on-policy reverse KL": "在线策略反向 KL",
+    "GKD JSD(0.5), λ=1": "GKD JSD(0.5)，λ=1",
+    "GKD JSD(0.5), λ=0.5": "GKD JSD(0.5)，λ=0.5",
+    "data prefixes, reverse KL": "数据前缀，反向 KL",
+    "on-policy forward KL": "在线策略正向 KL",
+    "coverage: exact NLL of true responses (nats, log scale; lower is better)":
+        "覆盖：真实回复的精确 NLL（奈特，对数坐标；越低越好）",
+    "quality: valid samples (%)": "质量：有效样本（%）",
+    "true prefixes": "真实前缀",
+    "its own prefixes": "它自己的前缀",
+    "token position": "词元位置",
+    "mass on impossible tokens (%)": "不可能词元上的概率质量（%）",
 }
 
 # Latin words a Chinese label may keep (zh/glossary.yml keeps these terms in Latin letters).
 # Identifiers with an underscore (recipe names such as `high_T8`) are kept too: both editions name them so.
-LATIN_OK = frozenset({"KL", "KD", "RKD", "softmax", "logit", "logits", "log", "MLP", "SGD"})
+LATIN_OK = frozenset({"KL", "KD", "RKD", "GKD", "JSD", "NLL", "softmax", "logit", "logits", "log", "MLP", "SGD"})
 _IDENTIFIER = re.compile(r"\b\w*_\w*\b")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm.auto import tqdm
 
 from . import losses
 from ._checks import check_alpha, check_positive_int, check_temperature
@@ -117,7 +116,12 @@ def _run(
     opt, sched = _optimizer(model, cfg, extra_params)
     aug_gen = torch.Generator().manual_seed(seed + 1)
     history: dict[str, list[float]] = {"loss": [], "val_accuracy": []}
-    bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
+    if progress:  # imported only when asked: tqdm.auto warns "IProgress not found" at import without ipywidgets
+        from tqdm.auto import tqdm
+
+        bar = tqdm(range(cfg.epochs), desc=desc, leave=False)
+    else:
+        bar = range(cfg.epochs)
     for _ in bar:
         model.train()
         total, n = 0.0, 0
@@ -135,7 +139,8 @@ def _run(
         history["loss"].append(total / max(n, 1))
         if val_loader is not None:
             history["val_accuracy"].append(evaluate(model, val_loader)["accuracy"])
-            bar.set_postfix(loss=history["loss"][-1], val_acc=history["val_accuracy"][-1])
+            if progress:
+                bar.set_postfix(loss=history["loss"][-1], val_acc=history["val_accuracy"][-1])
     model.eval()
     return history
 

@@ -42,7 +42,11 @@ def built_book() -> Path:
 
 @pytest.fixture(scope="session")
 def built_pdf(built_book) -> dict:
-    """Run ``make pdf`` once (after the strict HTML build); ``{"html", "pdf", "pages", "build_s"}``."""
+    """Run ``make pdf`` once (after the strict HTML build).
+
+    ``{"html", "pdf", "pages", "build_s", "overflowing", "scaled", "zh": {the same for book_zh.pdf}}``
+    (the English edition's keys at the top, as before the Chinese PDF existed).
+    """
     import json
 
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -52,10 +56,14 @@ def built_pdf(built_book) -> dict:
     proc = subprocess.run(["make", "--no-print-directory", "pdf"], cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(f"make pdf failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-6000:]}")
-    pdf = ROOT / "_build" / "pdf" / "book.pdf"
-    assert pdf.exists() and (built_book / "book.pdf").exists(), "make pdf wrote no _build/pdf/book.pdf"
-    meta = json.loads((ROOT / "_build" / "pdf" / "book.json").read_text())
-    return {"html": built_book, "pdf": pdf, **meta}
+    out = {}
+    for edition, name, site in (("en", "book", built_book), ("zh", "book_zh", built_book / "zh")):
+        pdf = ROOT / "_build" / "pdf" / f"{name}.pdf"
+        assert pdf.exists(), f"make pdf wrote no {pdf}"
+        assert (site / pdf.name).exists(), f"make pdf did not copy {pdf.name} into the site ({site})"
+        meta = json.loads((ROOT / "_build" / "pdf" / f"{name}.json").read_text(encoding="utf-8"))
+        out[edition] = {"html": site, "pdf": pdf, "site_pdf": site / pdf.name, **meta}
+    return {**out["en"], "zh": out["zh"]}
 
 
 def toc_docnames(toc_path: Path) -> list[str]:

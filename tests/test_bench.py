@@ -30,9 +30,11 @@ def complete_results() -> dict:
              "pytorch_tutorial": _row(0.94, 28, 0.5), "keras_example": _row(0.96, 16, 0.83)}
     return {
         "machine": {"cpu": "test", "cores": 2, "date_utc": "today", "git_commit": "abc"},
+        "install": {"venv_mb": 1600.0, "venv_s": 60.0, "torch": "2.13.0+cpu", "torch_source": "from PyTorch's CPU index"},
         "book": {"clean_build_s": 100.0, "clean_build_both_s": 112.5, "zh_extra_s": 12.5, "zh_notebooks_executed": 0,
                  "cached_build_s": 20.0, "noop_build_s": 5.0, "notebooks_executed_clean": 3,
-                 "slowest_pages": [{"page": "book/a.md", "execution_s": 9.0}], "pdf_pages": 95, "pdf_build_s": 44.0},
+                 "slowest_pages": [{"page": "book/a.md", "execution_s": 9.0}], "pdf_pages": 95, "pdf_build_s": 44.0,
+                 "pdf_pages_zh": 90, "pdf_build_s_zh": 40.0},
         "grading": {"seconds_per_notebook": {"losses": 10.0, "training": 20.0, "losses_zh": 10.2, "training_zh": 19.8},
                     "zh_over_en": {"losses": 1.02, "training": 0.99}, "demo_class_s": 120.0, "repeats": 3,
                     "reference_score": {"losses": "18/18", "training": "10/10"}, "demo_class_students": 12,
@@ -62,7 +64,7 @@ def test_complete_results_validate():
     assert kdbench.validate_results(complete_results()) == []
 
 
-@pytest.mark.parametrize("key", kdbench.REQUIRED_KEYS)
+@pytest.mark.parametrize("key", kdbench.REQUIRED_KEYS + kdbench.TESTS_KEYS)
 def test_each_required_key_is_checked(key):
     res = complete_results()
     *parents, last = key.split(".")
@@ -116,7 +118,7 @@ def test_write_results_refuses_incomplete_and_writes_json_and_markdown(tmp_path)
                    "| **clean build of both editions** (`make book` on a fresh clone) | **112.5 s** |", "| `losses` | 10.0 s | 18/18 |",
                    "| high_T8 | – | 0.9600 ± 0.0100 | 17.0 | 80 % |", "| teacher | – | 0.9800 ± 0.0100 | 9.0 | – |",
                    "teacher 67, scratch 146, distilled 74 errors, i.e. 91 % of the gap",
-                   "**10.0×** parameters, **2.0×** latency", "PDF (`make pdf`): **95 pages** in 44.0 s.",
+                   "**10.0×** parameters, **2.0×** latency", "PDF (`make pdf`): **95 pages** in 44.0 s; 中文版 **90 pages** in 40.0 s.",
                    "Speed-up at 2 jobs: **1.82×**", "extrapolated time for 200 students: **18 min**",
                    "| PostgreSQL, 2 jobs | 215.0 s |", "| kernel start | 1.50 | 1.60 |",
                    "labels alone reach at most **0.9000**, distillation at least **0.9440**; the bar is **0.92**", "12 students, both assignments, with feedback): **120.0 s**", "| naive `log(softmax(.))` | 120.0 ms | False |"):

@@ -135,22 +135,23 @@ def test_search_box_shows_jupyter_books_own_text(built_book):
 @pytest.mark.slow
 @pytest.mark.parametrize("docname", _code_pages())
 def test_download_menu_offers_the_executed_notebook(built_book, docname):
-    """The theme copies the executed notebook to _sources/ and links it; it must carry outputs."""
+    """The download menu's .ipynb (the reader's notebook, kd_notebooks) carries the outputs of the
+    notebook the build executed, cell for cell, plus a cell per figure (tests/test_reader_notebooks.py)."""
     import nbformat
 
     html = (built_book / f"{docname}.html").read_text()
     rel = f"_sources/{docname}.ipynb"
     assert re.search(rf'href="(\.\./)*{re.escape(rel)}"', html), f"{docname}: no .ipynb in the download menu"
     nb = nbformat.read(built_book / rel, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
+    code = [c for c in nb.cells if c.cell_type == "code" and "reader-display" not in c.metadata.get("tags", [])]
     assert code and all(c.execution_count for c in code), f"{docname}: the downloaded notebook was not executed"
     executed = nbformat.read(ROOT / "_build" / "jupyter_execute" / f"{docname}.ipynb", as_version=4)
-    assert [c.get("outputs") for c in nb.cells] == [c.get("outputs") for c in executed.cells], (
+    assert [c.get("outputs") for c in code] == [c.get("outputs") for c in executed.cells if c.cell_type == "code"], (
         f"{docname}: the download is not the notebook the build executed")
     # Pages whose code cells are all hidden helpers (glue only) may have no visible output.
     shown = [c for c in code if "remove-cell" not in c.metadata.get("tags", []) and "remove-output" not in c.metadata.get("tags", [])]
     if any(c.outputs for c in executed.cells if c.cell_type == "code") or shown:
-        assert any(c.outputs for c in code), f"{docname}: the downloaded notebook has no outputs"
+        assert any(c.outputs for c in nb.cells if c.cell_type == "code"), f"{docname}: the downloaded notebook has no outputs"
 
 
 @pytest.mark.slow
@@ -172,7 +173,8 @@ def test_launch_buttons_open_the_page_on_binder(built_book):
     binder = cfg["launch_buttons"]["binderhub_url"].rstrip("/")
     for docname in _code_pages():
         html = (built_book / f"{docname}.html").read_text()
-        url = f"{binder}/v2/gh/{owner_repo}/{home.branch}?urlpath=lab/tree/{docname}.md"
+        # the reader's notebook next to the page's source (binder/reader_notebooks.py, kd_notebooks)
+        url = f"{binder}/v2/gh/{owner_repo}/{home.branch}?urlpath=lab/tree/{docname}.reader.ipynb"
         assert f'href="{url}"' in html, f"{docname}: no Binder launch button to {url}"
 
 

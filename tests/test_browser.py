@@ -10,9 +10,11 @@ search page, a dropdown answer, and a 390x844 phone viewport without
 horizontal scrolling. A full-page screenshot of every page is written to
 ``_build/screenshots/`` for review.
 
-Playwright's own browser download does not work on these machines, so the
-tests use ``/usr/bin/chromium`` (``make browser`` installs it when missing and
-the user is root). In CI (``CI=true``) a missing browser is a failure.
+The browser is the one ``KD_CHROMIUM`` names (``book/_static/_ext/kd_browser.py``): by default
+Debian's ``/usr/bin/chromium`` (``make browser`` installs it when missing and the user is root;
+Playwright's own browser download does not work on these machines), in the workflows on Ubuntu
+24.04 ``KD_CHROMIUM=playwright`` (Playwright's own Chromium). In CI (``CI=true``) a missing
+browser is a failure.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import http.server
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -34,6 +37,8 @@ import yaml
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "book" / "_static" / "_ext"))
+import kd_browser  # noqa: E402  (KD_CHROMIUM: which browser)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -52,14 +57,6 @@ NAV_TIMEOUT_MS = 30_000
 # --------------------------------------------------------------------------- pure helpers
 
 
-
-
-def find_chromium() -> str | None:
-    """Path of Debian's chromium, or None."""
-    for candidate in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser")):
-        if candidate and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 RAW_MATH = re.compile(r"\$\$|\\\(|\\\)|\\\[|\\\]|\\begin\{|\\frac\{")
@@ -104,15 +101,14 @@ IMAGES_JS = r"""
 
 
 @pytest.fixture(scope="module")
-def chromium_path() -> str:
-    path = find_chromium()
-    if path is None:
-        msg = ("chromium is not installed; install Debian's package with `sudo make browser` "
-               "(or `sudo apt-get install chromium`) to run the browser tests")
+def chromium_path() -> str | None:
+    """The browser named by ``KD_CHROMIUM`` (book/_static/_ext/kd_browser.py): a path, or None for Playwright's own."""
+    msg = kd_browser.problem()
+    if msg is not None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(msg + " (CI=true: a missing browser is a failure)")
         pytest.skip(msg)
-    return path
+    return kd_browser.executable()
 
 
 class _Server:
@@ -459,20 +455,26 @@ def test_every_image_has_a_meaningful_alt(browser_context, server, docname):
 AXE_FAIL_IMPACTS = ("serious", "critical")
 
 
+@pytest.mark.parametrize("mode", ["light", "dark"])
 @pytest.mark.parametrize("docname", tiered([*BOTH_EDITIONS, "search", "zh/search"]))
-def test_axe_finds_no_serious_or_critical_violation(browser_context, server, docname):
-    """axe-core (bundled in axe-playwright-python, offline) on every page, after MathJax and fonts."""
+def test_axe_finds_no_serious_or_critical_violation(browser_context, server, docname, mode):
+    """axe-core (bundled in axe-playwright-python, offline) on every page, after MathJax and fonts, in the
+    theme's light and dark mode (the reader's system preference: the theme's default mode is ``auto``)."""
     from axe_playwright_python.sync_playwright import Axe
 
     page = browser_context.new_page()
     try:
+        page.emulate_media(color_scheme=mode)
         page.goto(urljoin(server.base, docname + ".html"), wait_until="load")
         _wait_until_rendered(page)
+        theme = page.evaluate("() => document.documentElement.dataset.theme")
+        assert theme == mode, f"{docname}: the page is in {theme!r} mode, not {mode!r}"
         results = Axe().run(page)
         violations = results.response["violations"]
         bad = [f"{v['id']} ({v['impact']}): {v['help']} -- {[n['target'] for n in v['nodes']][:4]}"
                for v in violations if v["impact"] in AXE_FAIL_IMPACTS]
-        assert not bad, f"{docname}: axe-core found {len(bad)} serious/critical violations:\n  " + "\n  ".join(bad)
+        assert not bad, (f"{docname} ({mode} mode): axe-core found {len(bad)} serious/critical violations:\n  "
+                         + "\n  ".join(bad))
     finally:
         page.close()
 

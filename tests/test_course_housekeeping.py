@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize("path", ["downloaded/losses/archive/x.zip", "submitted/alice/losses/losses.ipynb",
                                   "autograded/alice/losses/losses.ipynb", "feedback/alice/losses/losses.html",
                                   "release/losses/losses.ipynb", "exports/feedback-losses.zip", "grades.csv",
-                                  "roster.csv", "roster-2026.csv", "gradebook.db", ".nbgrader.log"])
+                                  "roster.csv", "roster-2026.csv", "gradebook.db", ".nbgrader.log",
+                                  "lms/losses.json"])
 def test_student_data_is_git_ignored(path):
     proc = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
     assert proc.returncode == 0, f"{path} is not git-ignored"
@@ -94,3 +95,34 @@ def test_the_course_key_preprocessor_does_not_import_the_grader_or_torch():
     from kdutils.grading import keys
 
     assert secret.KEY_PREFIX == keys.KEY_PREFIX and keys.is_course_key(key)
+
+
+def test_feedback_names_for_lms_bulk_upload_and_unfetchable_pages(tmp_path):
+    """Issue 23 §1.5 and §2.5: feedback files named as Canvas and Moodle re-import them; a page whose notebook the
+    student renamed is found, since fetch_feedback looks for the submitted names."""
+    from kdutils.course.feedback import feedback_name, unfetchable
+
+    canvas = {"lms": "canvas", "prefix": "müllerzoë_LATE_410006_6789012_"}
+    assert feedback_name("zoe", "losses.html", canvas) == ("canvas", "müllerzoë_LATE_410006_6789012_losses.html")
+    moodle = {"lms": "moodle", "prefix": "Zoë Müller_77_assignsubmission_file_"}
+    assert feedback_name("zoe", "losses.html", moodle) == ("moodle", "Zoë Müller_77_assignsubmission_file_losses.html")
+    folder = {"lms": "moodle", "prefix": "Zoë Müller_77_assignsubmission_file"}
+    assert feedback_name("zoe", "losses.html", folder)[1] == "Zoë Müller_77_assignsubmission_file_losses.html"
+    assert feedback_name("bob", "losses.html", None) == ("", "bob/losses.html")
+    fb, sub = tmp_path / "feedback", tmp_path / "submitted"
+    fb.mkdir()
+    sub.mkdir()
+    (fb / "losses.html").write_text("x")
+    (sub / "losses-Copy1.ipynb").write_text("{}")
+    assert unfetchable(fb, sub) == ["losses.html"]
+    (sub / "losses.ipynb").write_text("{}")
+    assert unfetchable(fb, sub) == []
+
+
+def test_importing_kdutils_does_not_import_tqdm_auto():
+    """Issue 23 §4.5: tqdm.auto warns 'IProgress not found' when imported in a Jupyter kernel without ipywidgets
+    (a student who installed only jupyterlab); kdutils imports it only for a progress bar that was asked for."""
+    code = ("import sys, kdutils as kd, kdutils.train, kdutils.data, kdutils.models; "
+            "print([m for m in ('tqdm.auto', 'tqdm.autonotebook', 'tqdm.notebook') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "[]", out.stdout + out.stderr

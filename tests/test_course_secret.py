@@ -13,6 +13,7 @@ import os
 import re
 import stat
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -228,9 +229,17 @@ def test_student_dist_has_no_answers_no_hidden_tests_and_no_secret(keyed_course,
         wheel = next(n for n in names if n.endswith(".whl"))
         with zipfile.ZipFile(io.BytesIO(z.read(wheel))) as w:
             inside = w.namelist()
-        install = z.read("INSTALL.md").decode()
-    assert "losses/losses.ipynb" in names and wheel in install
-    assert not any(n.startswith(("kdutils/course/", "solutions/")) for n in inside + names), inside
+        install = z.read("kd-student/INSTALL.md").decode()
+        modes = {i.filename: i.external_attr >> 16 for i in z.infolist()}
+    # issue 23 §4.3: one top-level folder, ordinary modes (files 0644, folders 0755)
+    assert all(n.startswith("kd-student/") for n in names), names
+    assert {oct(m) for n, m in modes.items() if not n.endswith("/")} == {"0o100644"}, modes
+    assert {oct(m) for n, m in modes.items() if n.endswith("/")} == {"0o40755"}, modes
+    assert "kd-student/losses/losses.ipynb" in names and wheel.split("/")[-1] in install
+    assert "kd-student/losses/nbgrader_config.py" in names and "kd-student/LICENSE" in names
+    assert "kd-student/nbgrader_config.py" in names  # `nbgrader validate losses/losses.ipynb` from the top
+    inside_names = [n.removeprefix("kd-student/") for n in names]
+    assert not any(n.startswith(("kdutils/course/", "solutions/")) for n in inside + inside_names), inside
     assert "kdutils/grading/worker.py" in inside
     # the wheel is enough for the notebooks: a visible check runs from it (kdutils.course is not in it)
     unpacked = tmp_path / "wheel"
@@ -259,6 +268,24 @@ def test_student_dist_has_no_answers_no_hidden_tests_and_no_secret(keyed_course,
         assert found and all(("solution" in f or "marker" in f or "secret" in f) for f in found), found
 
 
+def test_install_md_validates_stops_without_cpu_torch_and_names_real_paths():
+    """Issue 23 §4.3: INSTALL.md mentions nbgrader validate; the Chinese paragraph names the Chinese releases'
+    real paths; the CPU-only torch install and the wheel's are one line joined by &&, so a failure stops it."""
+    from kdutils.course import translate
+
+    text = dist.install_md(dist.RELEASES)
+    english, chinese = text.split("## 中文")
+    assert "nbgrader validate losses/losses.ipynb" in english and "nbgrader validate losses_zh/losses_zh.ipynb" in chinese
+    for a in translate.TRANSLATED:
+        assert f"`{a}/{a}.ipynb`" in chinese and (ROOT / "exercises" / a / f"{a}.ipynb").is_file()
+    assert "losses/losses.ipynb" not in chinese.replace("losses_zh/losses_zh.ipynb", "")
+    line = next(l for l in english.splitlines() if "download.pytorch.org/whl/cpu" in l and "pip install" in l)
+    assert re.search(r'pip install "torch==[\d.]+" --index-url https://download\.pytorch\.org/whl/cpu && pip install \{wheel\}', line), line
+    assert "Python 3.11" in english
+    only_en = dist.install_md(("losses",))
+    assert "losses_zh" in only_en.split("## 中文")[1] and "没有中文版作业" in only_en  # says the zip has none
+
+
 def test_the_chinese_releases_leak_no_chinese_model_answer():
     """make student-dist gives both languages by default; the Chinese releases hold no answer of solutions/*_zh."""
     from kdutils.course import translate
@@ -277,3 +304,39 @@ def test_the_chinese_releases_leak_no_chinese_model_answer():
     with zipfile.ZipFile(buf, "a") as z:
         z.write(ROOT / "solutions" / "losses_zh" / "losses_zh.ipynb", "losses_zh/extra.ipynb")
     assert any("solution" in f for f in dist.leaks(buf.getvalue(), bad))
+
+
+def test_student_dist_refuses_a_course_without_a_secret_unless_public(tmp_path):
+    """Issue 23 §4.2: without a secret the released hidden cases are the graded ones: refuse, naming the commands."""
+    root = course.make_course(tmp_path / "nosecret")
+    proc = subprocess.run([sys.executable, "-m", "kdutils.course", "student-dist"], cwd=root,
+                          capture_output=True, text=True)
+    assert proc.returncode != 0 and "this course has no secret" in proc.stderr, proc.stdout + proc.stderr
+    from kdutils.course.report import hints
+    assert hints(proc.stderr) == ["python -m kdutils.course secret",
+                                  *(f"nbgrader generate_assignment {a} --force" for a in dist.RELEASES),
+                                  "python -m kdutils.course student-dist --public"]
+    assert not (root / "dist").exists()
+    with pytest.raises(dist.NoSecret):
+        dist.student_dist(root, tmp_path / "x.zip", assignments=("losses",))
+
+
+@pytest.mark.slow
+def test_the_commands_student_dist_names_work_as_printed(tmp_path):
+    """Issue 23 §2.2 for student-dist: each `run:` line, run as printed, and the zip is then built."""
+    import shlex
+
+    from kdutils.course.report import hints
+    root = course.make_course(tmp_path / "nosecret")
+    (root / "exercises").mkdir()
+    refused = subprocess.run([sys.executable, "-m", "kdutils.course", "student-dist", "--lang", "en"], cwd=root,
+                             capture_output=True, text=True)
+    cmds = hints(refused.stderr)
+    assert cmds[-1] == "python -m kdutils.course student-dist --public"
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    for cmd in cmds[:-1]:  # the secret, then the keyed gradebook: after them the zip is built without --public
+        proc = subprocess.run(shlex.split(cmd), cwd=root, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, (cmd, proc.stdout, proc.stderr)
+    built = subprocess.run([sys.executable, "-m", "kdutils.course", "student-dist", "--lang", "en"], cwd=root,
+                           env=env, capture_output=True, text=True)
+    assert built.returncode == 0 and (root / "dist" / "kd-student.zip").is_file(), built.stdout + built.stderr

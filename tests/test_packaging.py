@@ -1,6 +1,6 @@
 """kdutils as a real package, the lock file, the CI workflows and the Binder environment.
 
-* ``pyproject.toml`` gives kdutils's runtime needs as ranges (``requires-python >= 3.10``) and puts
+* ``pyproject.toml`` gives kdutils's runtime needs as ranges (``requires-python >= 3.11``) and puts
   the book, nbgrader and the test tools in extras; the lock file ``requirements.txt`` (what
   ``make`` installs) satisfies every range.
 * kdutils installs alone into a fresh venv (no book, no nbgrader) and computes the source
@@ -55,7 +55,7 @@ def all_requirements() -> list[Requirement]:
 
 def test_runtime_dependencies_are_ranges_and_the_tools_are_extras():
     project = PYPROJECT["project"]
-    assert project["requires-python"] == ">=3.10"
+    assert project["requires-python"] == ">=3.11"
     runtime = {Requirement(r).name.lower(): Requirement(r) for r in project["dependencies"]}
     assert set(runtime) == {"torch", "numpy", "scikit-learn", "matplotlib", "tqdm", "mlxtend", "scipy"}
     for name, req in runtime.items():
@@ -84,18 +84,43 @@ def test_nbgrader_starts_without_the_slow_rfc3987_grammar():
     assert out.strip() == "False", "nbgrader imports rfc3987_syntax: pin jsonschema below 4.24 in requirements.txt"
 
 
-def test_kdutils_sources_compile_for_python_3_10():
-    """requires-python >= 3.10: no 3.11-only syntax or modules (tomllib, ExceptionGroup, Self) in kdutils."""
-    py310 = Path.home() / ".pyenv" / "versions" / "3.10.13" / "bin" / "python3.10"
-    if not py310.exists():
-        pytest.skip("no Python 3.10 interpreter on this machine (pyenv 3.10.13 expected)")
-    code = ("import pathlib, sys\n"
-            "for f in sorted(pathlib.Path(sys.argv[1]).rglob('*.py')):\n"
-            "    compile(f.read_text(), str(f), 'exec')\n")
-    subprocess.run([str(py310), "-c", code, str(ROOT / "kdutils")], check=True, capture_output=True)
-    for f in (ROOT / "kdutils").rglob("*.py"):
-        text = f.read_text()
-        assert not re.search(r"\bimport tomllib\b|\bExceptionGroup\b|typing import .*\bSelf\b", text), f
+def test_requires_python_is_what_every_extra_needs():
+    """Issue 24: ``[course]`` could not install on 3.10 (nbgrader needs 3.11) though kdutils said >= 3.10. Every
+    locked requirement of every extra accepts kdutils's lowest Python, so each extra installs where kdutils does."""
+    from importlib.metadata import metadata
+    from packaging.specifiers import SpecifierSet
+
+    lowest = Version(re.fullmatch(r">=(\d+\.\d+)", PYPROJECT["project"]["requires-python"]).group(1))
+    for req in all_requirements():
+        needs = metadata(req.name).get("Requires-Python")
+        if needs:
+            assert SpecifierSet(needs).contains(lowest), f"{req.name} needs Python {needs}, kdutils says >= {lowest}"
+
+
+def test_licence_and_one_version():
+    """SPDX licence with its file (PEP 639, setuptools >= 77 in the lock), the version from kdutils/__init__.py only."""
+    import yaml
+
+    import kdutils
+
+    project = PYPROJECT["project"]
+    assert project["license"] == "MIT" and project["license-files"] == ["LICENSE"]
+    text = (ROOT / "LICENSE").read_text()
+    assert "MIT License" in text and "CC BY-SA 4.0" in text
+    assert Requirement(PYPROJECT["build-system"]["requires"][0]).specifier.contains("77.0.3")
+    assert Version(lock()["setuptools"]) >= Version("77.0.3")
+    assert "version" not in project and project["dynamic"] == ["version"]
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "kdutils.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", kdutils.__version__)
+    cff = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["version"] == kdutils.__version__
+    assert cff["preferred-citation"]["version"] == kdutils.__version__
+    others = [f for f in (ROOT / "kdutils").rglob("*.py") if re.search(r"__version__\s*=", f.read_text())]
+    assert others == [ROOT / "kdutils" / "__init__.py"], others
+
+
+def test_the_book_extra_segments_chinese_search():
+    assert "jieba" in {Requirement(r).name for r in PYPROJECT["project"]["optional-dependencies"]["book"]}
 
 
 # --------------------------------------------------------------------------- fresh installs
@@ -189,23 +214,96 @@ def test_actionlint_rejects_a_broken_workflow(tmp_path):
     assert proc.returncode != 0 and "biuld" in proc.stdout, proc.stdout
 
 
+def _run_steps(workflow: str, job: str) -> list[str]:
+    import yaml
+
+    steps = yaml.safe_load((WORKFLOWS / workflow).read_text())["jobs"][job]["steps"]
+    return [s["run"] for s in steps if "run" in s]
+
+
 def test_workflows_do_what_the_readme_says():
+    import yaml
+
     test = (WORKFLOWS / "test.yml").read_text()
     pages = (WORKFLOWS / "pages.yml").read_text()
     linkcheck = (WORKFLOWS / "linkcheck.yml").read_text()
-    assert re.search(r"^on:\s*\n\s+pull_request:", test, re.M) and re.search(r"^\s+make test$", test, re.M)
+    assert re.search(r"^on:\s*\n\s+pull_request:", test, re.M)
+    assert [r.strip() for r in _run_steps("test.yml", "test")][-1] == "make test"
     assert re.search(r"branches: \[main\]", pages) and "make book pdf" in pages
     for action in ("actions/configure-pages@", "actions/upload-pages-artifact@", "actions/deploy-pages@"):
         assert action in pages, action
     assert "path: _build/html" in pages
     assert "schedule:" in linkcheck and "make linkcheck" in linkcheck
+    # issue 24: on Ubuntu 24.04 `chromium` is a snap; the jobs that drive a browser use Playwright's own
+    for workflow, job in (("test.yml", "test"), ("pages.yml", "build")):
+        spec = yaml.safe_load((WORKFLOWS / workflow).read_text())["jobs"][job]
+        assert spec["runs-on"] == "ubuntu-24.04" and spec["env"]["KD_CHROMIUM"] == "playwright", workflow
+        runs = "\n".join(_run_steps(workflow, job))
+        assert "playwright install --with-deps chromium" in runs, workflow
+        assert 'sudo make system KD_CHROMIUM="$KD_CHROMIUM"' in runs, workflow  # sudo drops the environment
+
+
+def test_no_workflow_step_imports_a_package_into_the_runners_own_python():
+    """The runner's interpreter (actions/setup-python) has nothing but the standard library: pages.yml's
+    config check once ran ``python3 -c 'import yaml'`` there and failed (issue 24). Steps use .venv's."""
+    for workflow in sorted(WORKFLOWS.glob("*.yml")):
+        for job in __import__("yaml").safe_load(workflow.read_text())["jobs"]:
+            for run in _run_steps(workflow.name, job):
+                for m in re.finditer(r"(?<![/\w.])python3?(?:\.\d+)? (?:-c|-m) .*", run):
+                    raise AssertionError(f"{workflow.name}/{job}: {m.group(0)!r} uses the runner's Python; use .venv/bin/python")
 
 
 def test_binder_environment_installs_kdutils_with_the_locked_torch():
     reqs = (ROOT / "binder" / "requirements.txt").read_text()
-    assert f"torch=={lock()['torch']}" in reqs and "jupytext" in reqs
+    # CPU-only (issue 24): the +cpu local version exists only on PyTorch's CPU index, so no CUDA fallback
+    assert re.search(rf"^torch=={re.escape(lock()['torch'])}\+cpu$", reqs, re.M) and "jupytext" in reqs
+    assert re.search(r"^--extra-index-url https://download\.pytorch\.org/whl/cpu$", reqs, re.M)
     post = ROOT / "binder" / "postBuild"
     assert post.stat().st_mode & stat.S_IXUSR, "binder/postBuild must be executable"
     text = post.read_text()
     assert text.startswith("#!") and re.search(r"pip install .*\"\.\[book\]\"", text)
     subprocess.run(["bash", "-n", str(post)], check=True)
+
+
+def test_the_book_reads_its_version_from_kdutils():
+    import sys as _sys
+
+    import kdutils
+
+    _sys.path.insert(0, str(ROOT / "book" / "_static" / "_ext"))
+    import kd_version
+
+    assert kd_version.book_version() == kdutils.__version__
+    zh = kd_version.footer_html("9.9.9", "zh_CN", "https://example.org/o/r", "main")
+    assert "版本 9.9.9" in zh and 'href="https://example.org/o/r/blob/main/CITATION.cff"' in zh
+    assert "Version 9.9.9" in kd_version.footer_html("9.9.9", None, None) and "CC BY-SA 4.0" in zh
+
+
+@pytest.mark.slow
+def test_both_editions_show_the_version_in_every_footer(built_book):
+    import kdutils
+
+    for edition, word in (("book", "Version"), ("zh/book", "版本")):
+        pages = sorted((built_book / edition).glob("*.html"))
+        assert pages, edition
+        for page in pages:
+            assert f"{word} {kdutils.__version__}" in page.read_text(encoding="utf-8"), page
+
+
+def test_workflow_steps_plans_every_run_step_and_leaves_out_only_the_deploy():
+    """.ci/workflow_steps.py (the local proof of the workflows, run as a non-root user) reads the same YAML."""
+    sys.path.insert(0, str(ROOT / ".ci"))
+    import workflow_steps
+
+    jobs = {j.key: j for j in workflow_steps.load_jobs()}
+    assert set(jobs) == {"test.yml:test", "pages.yml:build", "pages.yml:deploy", "linkcheck.yml:linkcheck"}
+    assert jobs["pages.yml:deploy"].skipped and not any(j.skipped for k, j in jobs.items() if k != "pages.yml:deploy")
+    for key, job in jobs.items():
+        runs = [s.run for s in job.steps if s.run is not None]
+        assert runs == _run_steps(*key.split(":")), key
+    out = workflow_steps.substitute("${{ steps.pages.outputs.base_url }}", workflow_steps.default_outputs())
+    import yaml
+    assert out == yaml.safe_load((ROOT / "_config.yml").read_text())["html"]["baseurl"]
+    with pytest.raises(SystemExit, match="--output"):
+        workflow_steps.substitute("${{ steps.nope.outputs.x }}", {})
+    assert os.access(ROOT / ".ci" / "workflow_steps.py", os.X_OK)

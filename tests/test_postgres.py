@@ -9,6 +9,7 @@ gradebook of the same class.
 """
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from kdutils import course
@@ -114,3 +116,75 @@ def test_two_shards_concurrently_then_kill_and_regrade(pg, pg_course):
     final = ag.gradebook_scores(url, "losses")
     assert final == again, (final, again)
     assert all(r.status == "graded" for r in gradestatus.read_records(root, "losses").values())
+
+
+# ------------------------------------------------------------------ issue 23 §3: the recipe as written
+RECIPE = course.ROOT / "kdutils" / "course" / "recipes" / "postgres.sh"
+RECIPE_ROSTER = ("id,first_name,last_name,email,lms_user_id\n"
+                 "solution,Sol,Ution,s@example.org,1\nbug_a,Bug,Alpha,b@example.org,2\n"
+                 "blank,Blank,Page,p@example.org,3\ncarol,Carol,Danvers,c@example.org,4\n")
+#: the recipe's due date (2026-12-04 23:59:00 Europe/Berlin) in UTC, and bug_a's submission 30 h after it
+RECIPE_DUE = "2026-12-04 22:59:00"
+LATE_TIMESTAMP = "2026-12-06 04:59:00"
+
+
+def _recipe_course(root: Path) -> Path:
+    """A course with the recipe's roster and three submissions (bug_a 30 h late; carol submits nothing)."""
+    course.make_course(root)
+    (root / "roster.csv").write_text(RECIPE_ROSTER)
+    for sub in cat.catalogue():
+        if sub.assignment == "losses" and sub.student in ("solution", "bug_a", "blank"):
+            path = root / "submitted" / sub.student / "losses" / "losses.ipynb"  # from the repository's release
+            path.parent.mkdir(parents=True)
+            nbformat.write(cat.build(sub, course.ROOT / "exercises"), path)
+            (path.parent / "timestamp.txt").write_text(LATE_TIMESTAMP if sub.student == "bug_a" else "2026-12-01 10:00:00")
+    return root
+
+
+def test_autograde_refuses_a_database_without_roster_or_due_date(pg, tmp_path):
+    """The old recipe (generate_assignment alone into a fresh database) is refused, naming what is missing."""
+    url = pg.create_database("kd_bare")
+    root = _recipe_course(tmp_path / "bare")
+    course.nbgrader("generate_assignment", "losses", "--force", f"--CourseDirectory.db_url={url}", cwd=root)
+    p = _cli(root, url)
+    out = p.communicate()[0]
+    assert p.returncode == 2, out
+    assert "no students (the roster was never imported into this database)" in out, out
+    assert "assignment 'losses' has no due date" in out, out
+    assert "run: nbgrader db student import roster.csv --CourseDirectory.db_url=" in out
+    assert not (root / "grading_status").exists()  # nothing graded
+
+
+def test_the_postgres_recipe_as_written_exports_what_sqlite_does(pg, tmp_path):
+    import csv
+    import os
+
+    text = RECIPE.read_text()
+    assert text.count("export DB=") == 1 and "generate_assignment losses --force" in text
+    # 1. PostgreSQL: the recipe file, with this test's database in place of the example one
+    url = pg.create_database("kd_recipe")
+    pg_root = _recipe_course(tmp_path / "pg")
+    script = re.sub(r'(?m)^export DB=.*$', f'export DB="{url}"', text)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    proc = subprocess.run(["bash", "-c", script], cwd=pg_root, env=env, capture_output=True, text=True, timeout=1800)
+    out = proc.stdout + proc.stderr
+    assert "error:" not in out and "Traceback" not in out, out
+    assert "carol" in out.split("NO SUBMISSION")[1], out          # the report knows the roster
+    assert re.search(r"bug_a: 30\.0 h late \(due 2026-12-04 22:59:00 UTC\)", out), out
+    # 2. SQLite: the ten-command recipe of the same page
+    sq_root = _recipe_course(tmp_path / "sqlite")
+    course.nbgrader("db", "student", "import", "roster.csv", cwd=sq_root)
+    course.nbgrader("db", "assignment", "add", "losses", "--duedate=2026-12-04 23:59:00 Europe/Berlin", cwd=sq_root)
+    course.nbgrader("generate_assignment", "losses", "--force", cwd=sq_root)
+    course.nbgrader("autograde", "losses", "--force", cwd=sq_root, check=False)
+    course.nbgrader("export", cwd=sq_root)
+
+    def grades(root):
+        with open(root / "grades.csv", newline="", encoding="utf-8-sig") as fh:
+            return {r["student_id"]: r for r in csv.DictReader(fh)}
+
+    pg_g, sq_g = grades(pg_root), grades(sq_root)
+    assert sorted(pg_g) == ["blank", "bug_a", "carol", "solution"]
+    assert pg_g == sq_g
+    assert pg_g["carol"]["losses status"] == "no submission"
+    assert float(pg_g["bug_a"]["losses late penalty"]) > 0 and pg_g["bug_a"]["losses hours late"] == "30.00"

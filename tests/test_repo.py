@@ -42,16 +42,31 @@ def test_make_installs_the_lock_file_and_kdutils_without_dependencies():
     recipe = makefile[makefile.index("$(STAMP): requirements.txt pyproject.toml"):makefile.index("venv: $(STAMP)")]
     assert re.search(r"install .*-r requirements\.txt", recipe), recipe
     assert re.search(r"install .*--no-deps .*-e \.", recipe), recipe
-    # torch comes from pip (it reads the machine's pip configuration: the local CPU wheel), before uv runs.
-    assert re.search(r"pip install .*\^\(torch\|uv\)==", recipe), recipe
-    assert recipe.index("(torch|uv)") < recipe.index("-r requirements.txt")
+    # torch comes first, with pip, from PyTorch's CPU-only index; only when that index is unreachable from
+    # pip's configured index, saying so (issue 24: a reader's or runner's install is CPU-only).
+    assert re.search(r"^TORCH_INDEX \?= https://download\.pytorch\.org/whl/cpu$", makefile, re.M)
+    assert re.search(r"pip install .*--index-url '\$\(TORCH_INDEX\)' \"\$\$torch\"", recipe), recipe
+    assert re.search(r"echo \"\$\(TORCH_INDEX\) is unreachable: installing .*instead", recipe), recipe
+    assert recipe.index("$(TORCH_INDEX)") < recipe.index("-r requirements.txt")
+    assert "torch.version.cuda" in recipe, "the recipe says whether the torch it installed is a CUDA build"
 
 
-def test_ci_runs_exactly_the_readme_test_command():
+def test_make_venv_honours_another_venv_directory():
+    """``make VENV=/tmp/x venv`` (the bench's install.venv_mb) builds there, not in the checkout's .venv."""
+    out = subprocess.run(["make", "-n", "VENV=/tmp/kd-venv-dry", "venv"], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    assert "/tmp/kd-venv-dry/bin/python -m pip install" in out and str(ROOT / ".venv") not in out, out
+
+
+def test_ci_runs_every_tier_the_readme_names():
+    """CI runs `make test-all` (both tiers); the README opens with `make book` and `make test` and names test-all."""
     ci = (ROOT / ".ci" / "run").read_text()
     readme = (ROOT / "README.md").read_text()
-    assert "set -eo pipefail" in ci and re.search(r"^make test$", ci, re.M)
-    assert "make book" in readme and "make test" in readme
+    assert "set -eo pipefail" in ci and re.search(r"^make test-all$", ci, re.M)
+    assert "make book" in readme and "make test" in readme and "make test-all" in readme
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r'^test: .*\n\t.*pytest -m "not full"', makefile, re.M), "make test is the first tier"
+    assert re.search(r"^test-all: ", makefile, re.M)
     assert readme.index("make book") < readme.index("## "), "the two commands come first"
 
 

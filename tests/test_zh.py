@@ -610,9 +610,12 @@ def test_chinese_download_menu_offers_the_executed_notebook(built_book):
         assert re.search(rf'href="(\.\./)*{re.escape(rel)}"', html), f"zh/{page}: no .ipynb in the download menu"
         nb = nbformat.read(built_book / "zh" / rel, as_version=4)
         code = [c for c in nb.cells if c.cell_type == "code"]
-        assert code and all(c.execution_count for c in code), f"zh/{page}: the downloaded notebook has no outputs"
+        executed = [c for c in code if "reader-display" not in c.metadata.get("tags", [])]  # the cells kd_notebooks adds (figures, glued tables)
+        assert executed and all(c.execution_count for c in executed), f"zh/{page}: the downloaded notebook has no outputs"
         en = nbformat.read(built_book / rel, as_version=4)
-        assert [c.get("outputs") for c in code] == [c.get("outputs") for c in en.cells if c.cell_type == "code"], (
+        # the cells the build executed; the cells kd_notebooks adds show each edition's glued values
+        en_executed = [c for c in en.cells if c.cell_type == "code" and "reader-display" not in c.metadata.get("tags", [])]
+        assert [c.get("outputs") for c in executed] == [c.get("outputs") for c in en_executed], (
             f"zh/{page}: the outputs differ from the English edition's (they are the same execution)")
 
 
@@ -629,19 +632,21 @@ def test_chinese_pages_take_their_home_and_launch_buttons_from_config(built_book
         assert f'rel="canonical" href="{cfg["html"]["baseurl"]}zh/{page}.html"' in html, f"zh/{page}: canonical URL"
     for page in _zh_code_pages():
         html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
-        url = f"{binder}/v2/gh/{owner_repo}/{cfg['repository']['branch']}?urlpath=lab/tree/zh/{page}.md"
+        url = f"{binder}/v2/gh/{owner_repo}/{cfg['repository']['branch']}?urlpath=lab/tree/zh/{page}.reader.ipynb"
         assert f'href="{url}"' in html, f"zh/{page}: no Binder launch button to {url}"
 
 
 @pytest.mark.slow
-def test_chinese_pages_link_the_english_pdf(built_book):
-    """The PDF is English only: the Chinese sidebar links the site root's book.pdf and says so."""
+@pytest.mark.full
+def test_chinese_pages_link_the_chinese_pdf(built_pdf):
+    """After make pdf, every Chinese page's sidebar links the Chinese PDF (zh/book_zh.pdf), not the English one."""
+    built_book = built_pdf["html"]
     for page in ZH_PAGES:
         path = built_book / "zh" / f"{page}.html"
         m = re.search(r'<nav class="kd-pdf-link"[^>]*>\s*<a[^>]*href="([^"]+)"[^>]*>(.*?)</a>', path.read_text(encoding="utf-8"), re.S)
         assert m, f"zh/{page}: no PDF link in the sidebar"
-        assert (path.parent / m.group(1)).resolve() == (built_book / "book.pdf").resolve(), m.group(1)
-        assert "英文" in m.group(2), f"zh/{page}: the PDF link does not say the PDF is in English: {m.group(2)!r}"
+        assert (path.parent / m.group(1)).resolve() == (built_book / "zh" / "book_zh.pdf").resolve(), m.group(1)
+        assert "英文" not in m.group(2), f"zh/{page}: the PDF link still says the PDF is in English: {m.group(2)!r}"
 
 
 GLUED_SPAN = re.compile(r'<span class="(?:pasted-text|output text_plain)">([^<]*)</span>')
@@ -851,3 +856,12 @@ def test_chinese_pages_show_chinese_figures(page):
         assert not left, (
             f"{page}: the Chinese page shows English figures {left}: draw each with kd.plotting's lang='zh' "
             "in the same code cell, glue it as <key>_zh and show that (zh/TRANSLATING.md, 'Figures')")
+
+
+@pytest.mark.slow
+def test_chinese_issue_button_names_the_chinese_source(built_book):
+    """The issue a reader opens from a Chinese page names its source file, zh/book/<page>.md (issue 22)."""
+    for page in ZH_PAGES:
+        html = (built_book / "zh" / f"{page}.html").read_text(encoding="utf-8")
+        links = re.findall(r'href="([^"]*/issues/new[^"]*)"', html)
+        assert links and all(f"zh/{page}.md" in u for u in links), f"zh/{page}: {links}"

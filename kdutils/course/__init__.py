@@ -12,20 +12,5 @@ Importing this package loads neither the grader nor torch (the demo imports them
 imports it for its late-penalty plugin (``kdutils.course.late``) in every ``nbgrader autograde``.
 """
 from .core import ASSIGNMENTS, ROOT, VOLATILE_METADATA, make_course, nbgrader, normalized, read_scores
-
-
-def __getattr__(name: str):
-    """``generate`` and ``grade_demo`` are imported when first used, so ``--help`` and nbgrader's plugins stay light."""
-    if name == "generate":
-        from .generate import generate
-
-        return generate
-    if name == "grade_demo":
-        from .demo import grade_demo
-
-        return grade_demo
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-__all__ = ["ROOT", "ASSIGNMENTS", "VOLATILE_METADATA", "nbgrader", "normalized", "make_course", "read_scores",
-           "generate", "grade_demo"]
-
+from .demo import grade_demo
+from .generate import generate

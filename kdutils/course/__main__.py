@@ -39,6 +39,15 @@ def main(argv=None) -> int:
         else:
             sub.add_parser(name, help=help)  # listed in --help; its options are read only when it is chosen
     args = parser.parse_args(argv)
+    if chosen == "autograde" and getattr(args, "db_url", None):
+        # issue 23 §3: a shared database into which the roster or the due dates were never imported loses grades
+        from .core import gradebook_problems
+
+        missing = gradebook_problems(args.db_url, args.assignment)
+        if missing:
+            print("error: the gradebook --db-url is not ready to grade " + repr(args.assignment) + ":\n  "
+                  + "\n  ".join(missing), file=sys.stderr)
+            return 2
     return module.run(args)
 
 

@@ -23,7 +23,7 @@ import nbformat
 ROOT = Path(__file__).resolve().parents[2]
 
 __all__ = ["Submission", "catalogue", "write", "write_demo_class", "build", "solution_cells", "solution_source",
-           "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "FINAL", "FINAL_LABELS_ONLY", "FINAL_KD_TRAIN", "LOSSES_BUGS", "DL_ON_BROKEN_KD", "FIRST_FAILING", "ARGS",
+           "max_points", "tests_of", "fn", "distill_loop", "fit_fn", "accuracy_fn", "FINAL", "FINAL_LABELS_ONLY", "FINAL_KD_TRAIN", "FINAL_ALL_LABELS", "FINAL_GLOBAL_SPLITS", "LOSSES_BUGS", "DL_ON_BROKEN_KD", "NAN_SHOWN", "NOT_WRITTEN", "FIRST_FAILING", "ARGS",
            "ALT_LOSSES", "TAMPER_LOSSES", "LOSSES_OTHERS", "PEEK_HIDDEN", "TRAINING", "DEMO", "WORDS_ZH", "ZH_ASSIGNMENTS",
            "in_language"]
 
@@ -51,8 +51,11 @@ def solution_source(source: str) -> str:
 
 
 def solution_cells(assignment: str) -> dict[str, str]:
-    """``{grade_id: code}`` of the solution cells of ``solutions/<assignment>``, markers removed."""
-    nb = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    """``{grade_id: code}`` of the solution cells of ``solutions/<assignment>`` (of the checkout or of the course
+    given with ``--course``: ``core.source_course()``), markers removed."""
+    from .core import source_course  # the checkout, or the course given with --course
+
+    nb = nbformat.read(source_course() / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
     return {c.metadata["nbgrader"]["grade_id"]: solution_source(c.source) for c in nb.cells
             if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
 
@@ -155,6 +158,10 @@ LOSSES_BUGS = {
                    "cross-entropy computed at temperature T"),
     "dl_calls_reference": (DL, "return kd.losses.distillation_loss(student_logits, teacher_logits, labels, T, alpha)",
                            "reference implementation"),
+    # issue 23 §4.4: the teacher's argmax through cross-entropy as the soft term (was only "59.44 times the expected")
+    "dl_teacher_argmax": (DL, "soft = T * T * F.cross_entropy(student_logits / T, teacher_logits.argmax(-1))\n"
+                              "return alpha * soft + (1 - alpha) * F.cross_entropy(student_logits, labels)",
+                          "cross-entropy against the teacher's argmax"),
 }
 ARGS = {SM: SM_ARGS, SCE: SCE_ARGS, KD: KD_ARGS, DL: DL_ARGS}
 
@@ -167,7 +174,7 @@ def losses_bug_students() -> list[Submission]:
         ("bug_c", ["softmax_overflow", "sce_log10", "kd_mean", "dl_calls_reference"]),
         ("bug_d", ["kd_T_student_only", "sce_cross_entropy_of_log"]),
         ("bug_e", ["softmax_global_max", "sce_xlogy_swapped", "kd_no_T2"]),
-        ("bug_f", ["sce_constant"]),
+        ("bug_f", ["sce_constant", "dl_teacher_argmax"]),
     ]
     subs = []
     for student, bugs in groups:
@@ -180,6 +187,7 @@ def losses_bug_students() -> list[Submission]:
         if student == "bug_e":  # the reference distillation_loss, on top of this student's kd_kl_loss without T²
             lose.append("test_distillation_loss_example")
             words.append(DL_ON_BROKEN_KD)
+            words.append(NAN_SHOWN)  # issue 23 §4.4: the global max's NaN is shown, not hidden behind "..."
             bugs = bugs + ["a correct distillation_loss calling that kd_kl_loss"]
         subs.append(Submission(student, "losses", "buggy: " + ", ".join(bugs), cells=cells,
                                lose=tuple(lose), words=tuple(words)))
@@ -188,6 +196,10 @@ def losses_bug_students() -> list[Submission]:
 
 #: What a correct distillation_loss calling a kd_kl_loss without T² is told (student bug_e).
 DL_ON_BROKEN_KD = "fix kd_kl_loss first; its T = 4 case fails"
+#: Where the first NaN of an example's output is, past the six values shown (student bug_e's global max).
+NAN_SHOWN = "nan at flat index"
+#: What an untouched released function is told (issue 23 §4.4: was "raised NotImplementedError: . Example:").
+NOT_WRITTEN = "not written yet; replace `raise NotImplementedError()` with your code"
 
 
 # The test cell that each mistake must fail (it may fail others of the same function too).
@@ -211,6 +223,7 @@ FIRST_FAILING = {
     "dl_alpha_swapped": "test_distillation_loss_alpha",
     "dl_ce_at_T": "test_distillation_loss_temperature",
     "dl_calls_reference": "test_distillation_loss_example",
+    "dl_teacher_argmax": "test_distillation_loss_example",
 }
 
 ALT_LOSSES = [
@@ -323,7 +336,7 @@ LOSSES_OTHERS = [
                cells={SM: solution_cells("losses")[SM] + PEEK_HIDDEN}, full_marks=True,
                words=("hidden checks run only in grading",)),
     Submission("blank", "losses", "the released notebook, untouched", blank=(SM, SCE, KD, DL),
-               lose=_EVERY_LOSS_TEST),
+               lose=_EVERY_LOSS_TEST, words=(NOT_WRITTEN,)),
     Submission("partial", "losses", "partial: kd_kl_loss unstable (log of softmax), distillation_loss not done",
                blank=(DL,), cells={KD: fn(KD, KD_ARGS, LOSSES_BUGS["kd_log_of_softmax"][1])},
                lose=("test_kd_kl_loss_stable",) + tests_of(DL), words=("not finite for extreme logits",)),
@@ -393,6 +406,31 @@ FINAL_KD_TRAIN = ("def distil_student(teacher, loader, epochs):\n"
                   "    kd.train.train_distillation(student, teacher, loader, T=4.0, alpha=0.9,\n"
                   "                                config=kd.train.TrainConfig(epochs=epochs, lr=1e-2))\n"
                   "    return student\n\n\nEPOCHS = 60")
+#: Issue 23 §4.1, the loophole a student found: the full digits training split (1,077 labels, loaded again with
+#: kd.data.load_splits) through the student's own distill_one_epoch with alpha=0, once per epoch; passed 0.9756.
+FINAL_ALL_LABELS = ("def distil_student(teacher, loader, epochs):\n"
+                    "    full = kd.data.load_splits('digits')\n"
+                    "    big = kd.data.make_loader(full.X_train, full.y_train, batch_size=32, shuffle=True)\n"
+                    "    student = kd.models.build_model(kd.models.student_config(hidden=32))\n"
+                    "    optimizer = torch.optim.Adam(student.parameters(), lr=1e-2)\n"
+                    "    for _ in range(epochs):\n"
+                    "        distill_one_epoch(student, teacher, big, optimizer, T=1.0, alpha=0.0)\n"
+                    "    return student\n\n\nEPOCHS = 30")
+#: The same through the notebook's own ``splits`` (no loading call), with a hand-written forward ``x @ W.T``
+#: in a first pass over the full split and the student's distill_one_epoch on the given loader afterwards.
+FINAL_GLOBAL_SPLITS = ("def distil_student(teacher, loader, epochs):\n"
+                       "    student = kd.models.build_model(kd.models.student_config(hidden=32))\n"
+                       "    optimizer = torch.optim.Adam(student.parameters(), lr=1e-2)\n"
+                       "    lin1, lin2 = [m for m in student.modules() if isinstance(m, nn.Linear)]\n"
+                       "    X, y = splits.X_train, splits.y_train\n"
+                       "    for _ in range(20):\n"
+                       "        for i in range(0, len(X), 32):\n"
+                       "            h = torch.relu(X[i:i + 32].flatten(1) @ lin1.weight.T + lin1.bias)\n"
+                       "            loss = F.cross_entropy(h @ lin2.weight.T + lin2.bias, y[i:i + 32])\n"
+                       "            optimizer.zero_grad(); loss.backward(); optimizer.step()\n"
+                       "    for _ in range(epochs):\n"
+                       "        distill_one_epoch(student, teacher, loader, optimizer, T=4.0, alpha=0.9)\n"
+                       "    return student\n\n\nEPOCHS = 5")
 
 TRAINING = [
     Submission("solution", "training", "the reference solution", full_marks=True),
@@ -404,8 +442,16 @@ TRAINING = [
                                             "student's own distill_one_epoch",
                cells={FINAL: FINAL_KD_TRAIN}, lose=("test_final_student",),
                words=("kd.train.train_distillation",)),
+    Submission("final_all_labels", "training", "final task trained on all 1,077 training labels (kd.data.load_splits "
+                                               "inside distil_student, the student's distill_one_epoch with alpha=0)",
+               cells={FINAL: FINAL_ALL_LABELS}, lose=("test_final_student",),
+               words=("not among the 100 images of the loader", "kd.data.load_splits")),
+    Submission("final_global_splits", "training", "final task pre-trained on the notebook's full training split with "
+                                                  "a hand-written forward pass, then distilled on the loader",
+               cells={FINAL: FINAL_GLOBAL_SPLITS}, lose=("test_final_student",),
+               words=("not among the 100 images of the loader",)),
     Submission("blank", "training", "the released notebook, untouched", blank=(FIT, DOE, ACC, FINAL),
-               lose=tests_of(FIT) + tests_of(DOE) + tests_of(ACC) + ("test_final_student",)),
+               lose=tests_of(FIT) + tests_of(DOE) + tests_of(ACC) + ("test_final_student",), words=(NOT_WRITTEN,)),
     Submission("bug_a", "training", "buggy: own predictions as the target, no zero_grad, a percentage",
                cells={FIT: fit_fn("torch.optim.SGD(student.parameters(), lr=lr)",
                                   "F.kl_div(q.log(), q.detach(), reduction='batchmean')"),
@@ -414,13 +460,24 @@ TRAINING = [
                lose=("test_fit_soft_targets_losses", "test_fit_soft_targets_fit", "test_distill_one_epoch_loss",
                      "test_distill_one_epoch_steps", "test_evaluate_accuracy_value", "test_final_student"),
                words=("student's own output", "zero_grad()", "percentage", "fix distill_one_epoch first")),
-    Submission("bug_b", "training", "buggy: loss tensors recorded instead of floats, teacher left in train mode and "
-                                    "with gradients, model not in eval mode",
+    Submission("bug_b", "training", "buggy: loss tensors recorded instead of floats, F.kl_div on probabilities, teacher "
+                                    "left in train mode and with gradients, model not in eval mode",
                cells={FIT: fit_fn("torch.optim.SGD(student.parameters(), lr=lr)",
-                                  "F.kl_div(q.log(), teacher_probs, reduction='batchmean')", record="loss.detach()"),
+                                  "F.kl_div(q, teacher_probs, reduction='batchmean')", record="loss.detach()"),
                       DOE: distill_loop(teacher_eval=False, no_grad=False), ACC: accuracy_fn(eval_mode=False)},
-               lose=("test_fit_soft_targets_losses", "test_distill_one_epoch_teacher", "test_evaluate_accuracy_mode"),
-               words=("not Python floats", "teacher.eval()", "model.eval()")),
+               lose=("test_fit_soft_targets_losses", "test_fit_soft_targets_fit", "test_distill_one_epoch_teacher",
+                     "test_evaluate_accuracy_mode"),
+               words=("not Python floats", "not softmax probabilities", "teacher.eval()", "model.eval()")),
+    Submission("bug_d", "training", "buggy: no zero_grad in fit_soft_targets, a new optimizer of its own in "
+                                    "distill_one_epoch",
+               cells={FIT: fit_fn("torch.optim.SGD(student.parameters(), lr=lr)",
+                                  "F.kl_div(q.log(), teacher_probs, reduction='batchmean')", zero_grad="pass"),
+                      DOE: distill_loop().replace("    teacher.eval()",
+                                                  "    optimizer = torch.optim.SGD(student.parameters(), lr=0.1)\n"
+                                                  "    teacher.eval()")},
+               lose=("test_fit_soft_targets_fit", "test_distill_one_epoch_loss", "test_distill_one_epoch_steps",
+                     "test_final_student"),
+               words=("the gradients add up across steps", "not a new one of your own")),
     Submission("bug_c", "training", "buggy: teacher forward with gradients, student in eval mode, returns a tensor, "
                                     "no torch.no_grad() in evaluation",
                cells={DOE: distill_loop(no_grad=False, student_train=False, ret="torch.tensor(losses).mean()"),
@@ -478,7 +535,8 @@ HANG_LOSSES = [
                                       "the rest is correct",
                cells={KD: fn(KD, KD_ARGS, "while True:\n    pass")},
                lose=tests_of(KD) + tests_of(DL),
-               words=("your kd_kl_loss did not return within 10 s; an infinite loop?", "distillation_loss calls it")),
+               words=("your kd_kl_loss did not return within 10 s; an infinite loop?", "distillation_loss calls it",
+                      "run the cell that defines kd_kl_loss again")),
     Submission("hang_swallow", "losses", "kd_kl_loss loops forever and its bare except swallows every interrupt; "
                                          "the rest is correct",
                cells={KD: fn(KD, KD_ARGS, "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n"
@@ -526,10 +584,19 @@ WORDS_ZH = {
     "never called your distill_one_epoch": "从未调用你的 distill_one_epoch",
     "100 labels alone": "只用这 100 个硬标签训练",
     "kd.train.train_distillation": "调用了 kd.train.train_distillation",
+    "not among the 100 images of the loader": "不在所给 loader 的 100 张图像之中",
+    "kd.data.load_splits": "它调用了 kd.data.load_splits",
     "student's own output": "学生模型自己的输出",
     "zero_grad()": "zero_grad()",
     "percentage": "返回的是百分数",
     "fix distill_one_epoch first": "先修好 distill_one_epoch",
+    "cross-entropy against the teacher's argmax": "针对教师模型 argmax 的交叉熵",
+    NAN_SHOWN: "展平后下标为",
+    NOT_WRITTEN: "还没有实现；把 `raise NotImplementedError()` 换成你的代码",
+    "not softmax probabilities": "不要传 softmax 概率",
+    "the gradients add up across steps": "梯度在各步之间累加",
+    "not a new one of your own": "不要自己新建一个",
+    "run the cell that defines kd_kl_loss again": "重新运行定义 kd_kl_loss 的单元格",
     "not Python floats": "不是 Python float",
     "teacher.eval()": "教师模型处于训练模式",
     "model.eval()": "先调用 model.eval()",
@@ -551,3 +618,44 @@ def in_language(sub: Submission, lang: str) -> Submission:
     if missing:
         raise KeyError(f"catalogue.WORDS_ZH has no Chinese for {missing} (student {sub.student})")
     return replace(sub, assignment=f"{sub.assignment}_zh", words=tuple(WORDS_ZH[w] for w in sub.words))
+
+
+# ---------------------------------------------------------------------------------------------
+# Issue 23 §2.6: what one wrong helper costs ("fix X first")
+# ---------------------------------------------------------------------------------------------
+def cascade_cost(bug: str) -> dict:
+    """Points of the ``losses`` assignment lost by the reference solution with the one mistake ``bug`` of
+    ``LOSSES_BUGS``, graded in-process on the visible and the public hidden cases (every test cell is worth its
+    ``points``): ``{"lost": {function: points}, "total": autograded points, "function": the buggy function}``.
+
+    A function that calls the buggy one (``distillation_loss`` calls ``kd_kl_loss``) fails its checks with
+    "fix kd_kl_loss first": its own code may be right, the value it returns is not.
+    """
+    import math
+
+    import torch
+    import torch.nn.functional as F
+
+    import kdutils as kd
+
+    G = kd.grading
+    func, body, _ = LOSSES_BUGS[bug]
+    ns = {"torch": torch, "F": F, "math": math, "kd": kd, "nn": torch.nn}
+    for name, src in solution_cells("losses").items():
+        exec(src, ns)
+    exec(fn(func, ARGS[func], body), ns)
+    nb = nbformat.read(ROOT / "solutions" / "losses" / "losses.ipynb", as_version=4)
+    points = {c.metadata["nbgrader"]["grade_id"]: c.metadata["nbgrader"]["points"] for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"}
+    lost: dict[str, float] = {}
+    for name in (SM, SCE, KD, DL):
+        for part in G.PARTS[name]:
+            failed = False
+            for hidden in (False, G.HIDDEN):
+                try:
+                    getattr(G, f"check_{name}")(ns[name], part, hidden=hidden)
+                except AssertionError:
+                    failed = True
+            if failed:
+                lost[name] = lost.get(name, 0) + points[f"test_{name}_{part}"]
+    return {"lost": lost, "total": sum(points.values()), "function": func}

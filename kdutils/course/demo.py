@@ -86,7 +86,15 @@ def _chinese_class(course: Path, english: dict) -> None:
 def add_parser(sub) -> None:
     demo = sub.add_parser("grade-demo", help="autograde the bundled demo class in a temporary course")
     demo.add_argument("--keep", type=Path, default=None, help="grade in this directory and keep it")
+    demo.add_argument("--course", type=Path, default=None,
+                      help="take the assignments' sources from this course directory (default: the repository "
+                           "checkout; required when kdutils is installed from the wheel)")
 
 
 def run(args) -> int:
+    from .core import source_course, use_course
+
+    if args.course is not None:
+        use_course(args.course)
+    source_course()  # a clear error before any work when there is neither a checkout nor --course
     return grade_demo(args.keep)

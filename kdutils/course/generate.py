@@ -9,7 +9,6 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import nbformat
 
 from .core import ASSIGNMENTS, ROOT, nbgrader
 from .home import Home, link_chapters, load_home
@@ -20,6 +19,7 @@ __all__ = ["generate", "link_sources"]
 
 
 def _strip_outputs(path: Path) -> None:
+    import nbformat
     nb = nbformat.read(path, as_version=4)
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -30,6 +30,7 @@ def _strip_outputs(path: Path) -> None:
 
 def link_sources(root: Path, home: Home, assignments=ASSIGNMENTS) -> list[Path]:
     """Point the chapter links of ``solutions/<a>/*.ipynb`` at the published book; return the files changed."""
+    import nbformat
     changed = []
     for a in assignments:
         for path in sorted((root / "solutions" / a).glob("*.ipynb")):
@@ -73,6 +74,8 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    generate(require_course_dir(ROOT))
+    from .core import require_checkout
+
+    generate(require_course_dir(require_checkout("generate")))
     print(f"regenerated {ROOT / 'exercises'} from {ROOT / 'solutions'}")
     return 0

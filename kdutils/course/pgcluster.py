@@ -72,4 +72,15 @@ class Cluster:
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://postgres@/kd?host={self.dir}&port={self.port}"
+        return self.url_of("kd")
+
+    def url_of(self, database: str) -> str:
+        """The SQLAlchemy URL of ``database`` in this cluster."""
+        return f"postgresql+psycopg://postgres@/{database}?host={self.dir}&port={self.port}"
+
+    def create_database(self, name: str) -> str:
+        """A new, empty database ``name`` in this cluster; returns its URL."""
+        if not name.isidentifier():
+            raise ValueError(f"database name={name!r} must be a plain identifier")
+        self._run(str(self.bin / "createdb"), "-h", str(self.dir), "-p", str(self.port), "-U", "postgres", name)
+        return self.url_of(name)

@@ -134,11 +134,12 @@ class InsertCourseKey(NbGraderPreprocessor):
 
 def add_parser(sub) -> None:
     p = sub.add_parser("secret", help="write the course secret the hidden tests' cases derive from (once per course)")
+    p.add_argument("--course", type=Path, default=None, help="the course directory (default: the current one)")
     p.add_argument("--force", action="store_true", help="replace an existing secret (a new term)")
 
 
 def run(args) -> int:
-    root = require_course_dir()
+    root = require_course_dir(args.course)
     path = make_secret(root, force=args.force)
     print(f"wrote the course secret to {path} (mode 0600, git-ignored). Keep it private and back it up: "
           "generate_assignment with another secret changes the hidden cases. Now run `nbgrader generate_assignment <assignment> --force`.")

@@ -24,7 +24,6 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import nbformat
 import yaml
 
 from .core import ASSIGNMENTS, ROOT
@@ -61,6 +60,7 @@ def text_hash(text: str) -> str:
 
 
 def _source(root: Path, assignment: str) -> nbformat.NotebookNode:
+    import nbformat
     return nbformat.read(Path(root) / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
 
 
@@ -149,6 +149,7 @@ def zh_notebook(root: Path, assignment: str, home: Home) -> nbformat.NotebookNod
 
 def write_sources(root: Path, home: Home, assignments=ASSIGNMENTS) -> tuple[str, ...]:
     """Write ``solutions/<a>_zh/<a>_zh.ipynb`` for every assignment with a translation file; return their names."""
+    import nbformat
     written = []
     for a in assignments:
         if a not in ASSIGNMENTS or not _yml(root, a).exists():
@@ -183,6 +184,9 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from .core import require_checkout
+
+    require_checkout("translate-status")
     if args.skeleton:
         print(translation_skeleton(ROOT, args.skeleton))
         return 0

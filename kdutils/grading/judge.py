@@ -12,7 +12,7 @@ import torch
 
 from .cases import final_transfer_set
 from .messages import say
-from .mistakes import LOOP_VARIANTS, distill_reference
+from .mistakes import FIT_VARIANTS, LOOP_VARIANTS, distill_reference, fit_reference
 from .protocol import build, decode, hint_values
 from .reference import load_reference
 from .rules import FINAL_ACCURACY, FINAL_MAX_EPOCHS, FINAL_MAX_HIDDEN
@@ -69,6 +69,9 @@ def _fmt(v) -> str:
     if isinstance(v, list):
         f = _flat(v)
         s = ", ".join(f"{x:.4g}" if isinstance(x, float) else repr(x) for x in f[:6])
+        bad = [i for i, x in enumerate(f) if isinstance(x, float) and not math.isfinite(x)]
+        if bad and bad[0] >= 6:  # a NaN or inf the first six values would hide: show where it is
+            return f"[{s}, ..., " + say("loss.not_finite_at", value=f[bad[0]], i=bad[0], n=len(f), bad=len(bad)) + "]"
         return f"[{s}{', ...' if len(f) > 6 else ''}]"
     return f"{v:.6g}" if isinstance(v, float) else repr(v)
 
@@ -240,6 +243,8 @@ def _judge_student_mode(setup, res):
 
 def _judge_steps(setup, res):
     nb = _batches(setup)
+    if res["steps"] == 0 and res["backward"] == nb:
+        return verdict("loop.own_optimizer", batches=nb)
     if res["steps"] != nb:
         return verdict("loop.step_count", steps=res["steps"], batches=nb)
     if res["backward"] != nb:
@@ -258,6 +263,8 @@ def _judge_epoch_loss(setup, res):
     """The returned mean batch loss and the trained weights match the reference epoch."""
     ref_losses, ref_w = distill_reference(setup)
     if not close(res["student_weights"], ref_w):
+        if res.get("steps") == 0 and res.get("backward"):
+            return verdict("loop.own_optimizer", batches=_batches(setup))
         for variant in LOOP_VARIANTS:
             _, w = distill_reference(setup, variant)
             if close(res["student_weights"], w):
@@ -357,6 +364,10 @@ def _judge_fit_losses(setup, res):
     return OK
 
 
+#: message id of each of mistakes.FIT_VARIANTS
+_FIT_MISTAKES = {"no_zero_grad": "fit.no_zero_grad", "kl_div_probs": "fit.kl_div_probs"}
+
+
 def _judge_fit_weights(setup, res):
     """The module itself now predicts teacher_probs."""
     m = build(setup["student_spec"], res["weights"], seed=0)
@@ -370,6 +381,9 @@ def _judge_fit_weights(setup, res):
         return OK
     if _same(res["weights"], setup["student_state"]):
         return verdict("fit.unchanged")
+    for variant in FIT_VARIANTS:  # the hinted loop (SGD at lr) with one known mistake gives these very weights
+        if close(res["weights"], fit_reference(setup, variant), rtol=1e-3, atol=1e-4):
+            return verdict(_FIT_MISTAKES[variant], err=err)
     sharp = q.max(-1).values.mean().item()
     if sharp > 0.95:
         return verdict("fit.one_hot", sharp=sharp)
@@ -386,6 +400,11 @@ def judge_fit(name: str, check, part: str, hidden: bool, res: dict) -> dict:
 
 
 # ----- the final student ----------------------------------------------------------------------------
+#: the data loaders the kernel's spy names (kernel._DATA_LOADERS), as a student calls them
+_LOADERS = {'load_splits': 'kd.data.load_splits', 'load_digits': 'sklearn.datasets.load_digits',
+            'load_mnist': "kd.data.load_splits('mnist')", 'fetch_openml': 'sklearn.datasets.fetch_openml'}
+
+
 def judge_final(name: str, check, part: str, hidden: bool, res: dict) -> dict:
     """Verdict on the grader's own run of the student's ``distil_student`` (``kernel.run_final``).
 
@@ -400,6 +419,10 @@ def judge_final(name: str, check, part: str, hidden: bool, res: dict) -> dict:
         return verdict("final.error", error=res["error"])
     if res.get("library"):
         return verdict("final.library_loop", loop=res["library"][0])
+    if res.get("foreign_rows"):
+        loaded = res.get("loaded") or []
+        return verdict("final.other_data", rows=res["foreign_rows"], n=len(final_transfer_set()[1]),
+                       loaded=(say("final.other_data.loaded", call=_LOADERS.get(loaded[0], loaded[0])) if loaded else ""))
     if "returned" in res:
         return verdict("final.returned_type", type=res["returned"])
     params = res["params"]
@@ -423,5 +446,6 @@ def judge_final(name: str, check, part: str, hidden: bool, res: dict) -> dict:
     if calls != epochs:
         return verdict("final.epoch_calls", calls=calls, epochs=epochs)
     if acc < FINAL_ACCURACY:
-        return verdict("final.below_target", acc=acc, target=FINAL_ACCURACY, epochs=epochs, max_epochs=FINAL_MAX_EPOCHS)
+        return verdict("final.below_target" if epochs < FINAL_MAX_EPOCHS else "final.below_target_at_max",
+                       acc=acc, target=FINAL_ACCURACY, epochs=epochs, max_epochs=FINAL_MAX_EPOCHS)
     return verdict("final.ok", ok=True, acc=acc, target=FINAL_ACCURACY, epochs=epochs)

@@ -66,7 +66,7 @@ class StoppedFunction(CheckFailed):
 
 # Pristine references, captured at import time.
 _type, _isinstance, _float, _int, _list, _bool, _callable, _len = type, isinstance, float, int, list, bool, callable, len
-_getattr, _id = getattr, id
+_getattr, _id, _tuple = getattr, id, tuple
 _Exception, _AssertionError, _Stopped = Exception, AssertionError, StoppedFunction
 _Tensor, _Module, _Param = torch.Tensor, nn.Module, nn.Parameter
 _size, _is_floating, _requires_grad_ = torch.Tensor.size, torch.Tensor.is_floating_point, torch.Tensor.requires_grad_
@@ -205,7 +205,11 @@ def _describe(x) -> str:
 
 
 def _raised(e: BaseException) -> str:
-    return say("result.raised", error=_type(e).__name__, text=e)
+    name = _type(e).__name__
+    if name == "NotImplementedError":  # the released cell, untouched
+        return say("result.not_implemented")
+    text = f"{e}"
+    return say("result.raised", error=name, text=text) if text.strip() else say("result.raised_bare", error=name)
 
 
 def _tensor_result(out) -> dict:
@@ -561,6 +565,77 @@ def run_accuracy(name: str, check, fn, part: str | None = None, hidden=False) ->
     _judge(name, part, hidden, res)
 
 
+class _DataGuard(torch.overrides.TorchFunctionMode):
+    """While ``distil_student`` runs: every torch call that combines a tensor requiring gradients with a
+    64-feature tensor that is not a parameter (a batch of digits images, as rows or, transposed, as columns;
+    also when it was made to require gradients itself) while gradients are on, is a training computation;
+    each such row must be one of the transfer set's rows, exactly.
+
+    Records how many rows from elsewhere (the full training split, the test split, noised or shifted images)
+    were trained on. Evaluations under ``torch.no_grad()`` are not counted. Catches ``student(x)``,
+    ``student.forward(x)`` and a hand-written ``x @ W.T`` alike (issue 23 §4.1).
+    """
+
+    def __init__(self, X):
+        super().__init__()
+        X = X.detach().to(torch.float32)
+        self.image = _tuple(X.shape[-2:]) if X.dim() >= 3 else None  # (8, 8): images not yet flattened
+        self.width = w = X[0].numel()
+        self.allowed = {r.tobytes() for r in X.reshape(-1, w).contiguous().numpy()}
+        self.foreign = 0
+        self.seen = 0
+
+    def _check(self, t) -> None:
+        w = self.width
+        with _NoTorchFunction():
+            if t.dim() >= 1 and t.shape[-1] == w:
+                rows = t.detach().to(torch.float32).reshape(-1, w)
+            elif self.image is not None and t.dim() >= 2 and _tuple(t.shape[-2:]) == self.image:
+                rows = t.detach().to(torch.float32).reshape(-1, w)
+            elif t.dim() >= 2 and t.shape[-2] == w:
+                rows = t.detach().to(torch.float32).transpose(-1, -2).reshape(-1, w)
+            else:
+                return
+            rows = rows.contiguous().numpy()
+        self.seen += _len(rows)
+        for r in rows:
+            if r.tobytes() not in self.allowed:
+                self.foreign += 1
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if _is_grad_enabled():
+            flat = [a for a in (*args, *kwargs.values()) if _isinstance(a, _Tensor)]
+            if _len(flat) >= 2 and True in [a.requires_grad for a in flat]:
+                for a in flat:  # every operand but the weights and what is computed from them alone (activations)
+                    if not _isinstance(a, _Param) and _is_floating(a) and (
+                            not a.requires_grad or a.is_leaf or _from_data(a)):
+                        self._check(a)
+        return func(*args, **kwargs)
+
+
+def _from_data(t, limit: int = 400) -> bool:
+    """True when the autograd graph of ``t`` reaches a leaf that is not a parameter (data made to require grad),
+    False when its leaves are parameters only (a hidden activation) or the graph is larger than ``limit`` nodes."""
+    stack, seen = [t.grad_fn], 0
+    while stack:
+        fn = stack.pop()
+        if fn is None:
+            continue
+        seen += 1
+        if seen > limit:
+            return False
+        var = _getattr(fn, "variable", None)  # an AccumulateGrad node: its leaf
+        if var is not None and not _isinstance(var, _Param):
+            return True
+        stack.extend(f for f, _ in fn.next_functions)
+    return False
+
+
+#: what a distil_student may not call while it trains: loading data other than the loader it is given
+_DATA_LOADERS = {"load_splits", "load_digits", "load_mnist", "fetch_openml"}
+
+
 class _TrainingSpy:
     """Profiler hook: counts calls of the student's ``distill_one_epoch``, records ``kdutils.train``'s loops."""
 
@@ -568,6 +643,7 @@ class _TrainingSpy:
         self.code = code
         self.epoch_calls = 0
         self.library: list[str] = []
+        self.loaded: list[str] = []
 
     def __call__(self, frame, event, arg):
         if event == "call":
@@ -576,6 +652,8 @@ class _TrainingSpy:
                 self.epoch_calls += 1
             elif code.co_filename == _TRAIN_FILE and code.co_name in _LIBRARY_LOOPS and code.co_name not in self.library:
                 self.library.append(code.co_name)
+            elif code.co_name in _DATA_LOADERS and code.co_name not in self.loaded:
+                self.loaded.append(code.co_name)
 
 
 def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
@@ -610,6 +688,8 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
     loader = _DataLoader(_TensorDataset(decode(setup["X"]), decode(setup["y"])), batch_size=setup["batch_size"],
                          shuffle=True, generator=_Generator().manual_seed(setup["seed"]))
     spy = _TrainingSpy(_getattr(epoch_fn, "__code__", None))
+    X = decode(setup["X"])
+    guard = _DataGuard(X)
     res: dict = {"epochs": epochs}
 
     def train():
@@ -617,7 +697,8 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
             _manual_seed(setup["seed"])
             _setprofile(spy)
             try:
-                model = train_fn(_deepcopy(teacher), loader, epochs)
+                with guard:
+                    model = train_fn(_deepcopy(teacher), loader, epochs)
             finally:
                 removed = _getprofile() is not spy
                 _setprofile(None)
@@ -633,6 +714,8 @@ def run_final(name: str, check, train_fn, epoch_fn, teacher, epochs) -> None:
     _within_budget(train_fn, train, FINAL_HANG_SECONDS, caller="distil_student")
     res["epoch_calls"] = spy.epoch_calls
     res["library"] = spy.library
+    res["loaded"] = spy.loaded
+    res["foreign_rows"] = guard.foreign
     v = _request("judge", name, part, False, results=res)
     if not v["ok"]:
         raise _AssertionError(v["message"])

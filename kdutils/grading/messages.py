@@ -29,6 +29,9 @@ MESSAGES: dict[str, str] = {
     "result.tensor_subclass": "returned a subclass of torch.Tensor ({type}); return a plain torch.Tensor",
     "result.not_floating": "returned a tensor of dtype {dtype}, expected floating point",
     "result.raised": "raised {error}: {text}",
+    "result.raised_bare": "raised {error}",
+    "result.not_implemented": ("raised NotImplementedError: not written yet; replace `raise NotImplementedError()` "
+                               "with your code"),
     "input.not_function": "{name} must be a function, got {type}",
     "input.not_module": "{name} must be an nn.Module, got {type}",
     "input.bad_epochs": "EPOCHS must be a positive int, got EPOCHS={epochs!r}",
@@ -58,6 +61,7 @@ MESSAGES: dict[str, str] = {
                          "torch.tensor(...) on intermediate results. Example: {case}"),
     "loss.gradient_not_finite": ("the gradient is not finite: compute log-probabilities with F.log_softmax, "
                                  "not log(softmax(...)). Example: {case} gave {got}"),
+    "loss.not_finite_at": "{value} at flat index {i} of {n}; {bad} value(s) not finite",
     "loss.known_mistake": "{mistake}. Example: {case} returned {got}, expected {expected}.",
     "loss.constant": ("{name} does not depend on its inputs: it returns {got} for every input ({n} cases). "
                       "Example: {case} returned {got}, expected {expected}."),
@@ -125,6 +129,9 @@ MESSAGES: dict[str, str] = {
     "dl.no_soft": "soft term missing: add alpha * kd_kl_loss(student_logits, teacher_logits, T)",
     "dl.unweighted": "the terms are not weighted: use alpha * soft + (1 - alpha) * hard",
     "dl.teacher_labels": "the hard term uses the teacher's argmax instead of the true labels",
+    "dl.teacher_argmax": ("the soft term is a cross-entropy against the teacher's argmax, a hard label that throws "
+                          "away the teacher's soft label; use kd_kl_loss(student_logits, teacher_logits, T), the KL "
+                          "between the two softened distributions"),
     "dl.reversed": "KL direction reversed in the soft term: the loss is KL(teacher || student)",
     # --- distill_one_epoch ------------------------------------------------------------------------
     "loop.error": "distill_one_epoch {error}",
@@ -136,6 +143,9 @@ MESSAGES: dict[str, str] = {
     "loop.student_not_called": "the student was never called",
     "loop.student_eval_mode": "student was in eval mode during training: call student.train() before the loop",
     "loop.step_count": "optimizer.step() ran {steps} times for {batches} batches: call it once per batch",
+    "loop.own_optimizer": ("the optimizer you were given never stepped (0 steps for {batches} batches) while "
+                           "loss.backward() ran: use the optimizer passed in as `optimizer`, not a new one of your "
+                           "own; call optimizer.step() once per batch"),
     "loop.backward_count": "loss.backward() ran {backward} times for {batches} batches: call it once per batch",
     "loop.no_zero_grad": ("gradients accumulate across batches: call optimizer.zero_grad() before loss.backward() "
                           "in every batch"),
@@ -188,9 +198,17 @@ MESSAGES: dict[str, str] = {
                       "student.parameters(), then loss.backward() and optimizer.step())"),
     "fit.one_hot": ("the student's predictions are nearly one-hot (mean top probability {sharp:.3f}) while the targets "
                     "are soft: a hard-label loss (cross-entropy on class indices, like the source article's sparse loss) "
-                    "drives the output to one-hot; minimise a soft-target loss against the full teacher_probs"),
+                    "drives the output to one-hot, and so does F.kl_div given probabilities where it expects "
+                    "log-probabilities (F.log_softmax); minimise a soft-target loss against the full teacher_probs"),
     "fit.far": ("after training, softmax(student(inputs)) is up to {err:.3f} away from teacher_probs (allowed 0.05): "
-                "minimise a soft-target loss such as KL(teacher_probs || softmax(student(inputs)))"),
+                "minimise a soft-target loss such as KL(teacher_probs || softmax(student(inputs))). Common causes: "
+                "no optimizer.zero_grad() in each step (the gradients add up), F.kl_div given probabilities where it "
+                "expects log-probabilities (F.log_softmax)"),
+    "fit.no_zero_grad": ("the gradients add up across steps: call optimizer.zero_grad() before loss.backward() in "
+                         "every step (softmax(student(inputs)) ends up to {err:.3f} away from teacher_probs)"),
+    "fit.kl_div_probs": ("F.kl_div expects log-probabilities as its first argument: pass F.log_softmax(logits, -1), "
+                         "not softmax probabilities (softmax(student(inputs)) ends up to {err:.3f} away from "
+                         "teacher_probs)"),
     # --- the final student ------------------------------------------------------------------------
     "final.epochs": "EPOCHS = {epochs}: reach the target within {max_epochs} epochs",
     "final.fix_first": "fix {name} first: its {part!r} check fails: {message}",
@@ -213,12 +231,19 @@ MESSAGES: dict[str, str] = {
                           "call it once per epoch"),
     "final.below_target": ("test accuracy {acc:.4f} is below the target {target} after {epochs} epochs: train longer "
                            "(up to {max_epochs} epochs), or check T, alpha and the learning rate"),
+    "final.below_target_at_max": ("test accuracy {acc:.4f} is below the target {target} after {epochs} epochs, the most "
+                                  "allowed: more epochs will not do it; check T, alpha and the learning rate"),
+    "final.other_data": ("distil_student trained on {rows} image(s) that are not among the {n} images of the "
+                         "loader it was given{loaded}: the student may learn only from those images and the "
+                         "teacher's soft labels for them (no other split, no changed or added images). "
+                         "Evaluate under torch.no_grad()."),
+    "final.other_data.loaded": " (it called {call})",
     "final.ok": "test accuracy {acc:.4f} (target {target}) after {epochs} epochs of your distill_one_epoch",
     # --- any check: a student function that does not return (rules.HANG_SECONDS) -------------------
     "hang.first": ("your {name} did not return within {seconds:g} s; an infinite loop? The grader stopped it, and "
                    "every later check that calls it fails at once."),
     "hang.again": ("your {name} did not return within {seconds:g} s; an infinite loop? (An earlier check stopped it: "
-                   "fix it and run its cell again.)"),
+                   "fix {name}, run the cell that defines {name} again, then this cell.)"),
     "hang.calls": "your {name} did not return within {seconds:g} s; an infinite loop? {caller} calls it: fix {name} first.",
 }
 

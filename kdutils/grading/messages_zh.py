@@ -21,6 +21,8 @@ MESSAGES_ZH: dict[str, str] = {
     "result.tensor_subclass": "返回了 torch.Tensor 的子类（{type}）；请返回普通的 torch.Tensor",
     "result.not_floating": "返回的张量 dtype 为 {dtype}，应为浮点类型",
     "result.raised": "抛出了 {error}：{text}",
+    "result.raised_bare": "抛出了 {error}",
+    "result.not_implemented": "抛出了 NotImplementedError：还没有实现；把 `raise NotImplementedError()` 换成你的代码",
     "input.not_function": "{name} 必须是函数，得到的是 {type}",
     "input.not_module": "{name} 必须是 nn.Module，得到的是 {type}",
     "input.bad_epochs": "EPOCHS 必须是正整数，得到的是 EPOCHS={epochs!r}",
@@ -49,6 +51,7 @@ MESSAGES_ZH: dict[str, str] = {
                          "torch.tensor(...)。示例：{case}"),
     "loss.gradient_not_finite": ("梯度不是有限值：用 F.log_softmax 计算对数概率，"
                                  "不要用 log(softmax(...))。示例：{case} 得到 {got}"),
+    "loss.not_finite_at": "展平后下标为 {i} 的值（共 {n} 个）是 {value}；{bad} 个值不是有限值",
     "loss.known_mistake": "{mistake}。示例：{case} 返回 {got}，应为 {expected}。",
     "loss.constant": ("{name} 与输入无关：对每个输入都返回 {got}（共 {n} 个用例）。"
                       "示例：{case} 返回 {got}，应为 {expected}。"),
@@ -112,6 +115,8 @@ MESSAGES_ZH: dict[str, str] = {
     "dl.no_soft": "缺少软标签项：加上 alpha * kd_kl_loss(student_logits, teacher_logits, T)",
     "dl.unweighted": "两项没有加权：用 alpha * soft + (1 - alpha) * hard",
     "dl.teacher_labels": "硬标签项用的是教师模型的 argmax，而不是真实标签",
+    "dl.teacher_argmax": ("软标签项是针对教师模型 argmax 的交叉熵：argmax 是硬标签，丢掉了教师模型的软标签；"
+                          "应使用 kd_kl_loss(student_logits, teacher_logits, T)，即两个软化分布之间的 KL 散度"),
     "dl.reversed": "软标签项中 KL 方向反了：损失是 KL(教师模型 || 学生模型)",
     # --- distill_one_epoch ------------------------------------------------------------------------
     "loop.error": "distill_one_epoch {error}",
@@ -123,6 +128,8 @@ MESSAGES_ZH: dict[str, str] = {
     "loop.student_not_called": "从未调用学生模型",
     "loop.student_eval_mode": "训练时学生模型处于 eval 模式：在循环之前调用 student.train()",
     "loop.step_count": "{batches} 个小批量调用了 {steps} 次 optimizer.step()：每个小批量调用一次",
+    "loop.own_optimizer": ("传给你的优化器一步也没有走（{batches} 个小批量，0 次 step），而 loss.backward() 运行了："
+                           "请用作为参数 `optimizer` 传入的优化器，不要自己新建一个；每个小批量调用一次 optimizer.step()"),
     "loop.backward_count": "{batches} 个小批量调用了 {backward} 次 loss.backward()：每个小批量调用一次",
     "loop.no_zero_grad": "梯度在小批量之间累积：每个小批量在 loss.backward() 之前调用 optimizer.zero_grad()",
     "loop.alpha_swapped": _ALPHA_SWAPPED,
@@ -169,10 +176,16 @@ MESSAGES_ZH: dict[str, str] = {
     "fit.nan": "训练后的学生模型输出 NaN：损失发散了",
     "fit.unchanged": "传入的模型没有变化：原地训练它（优化器作用于 student.parameters()，再 loss.backward() 和 optimizer.step()）",
     "fit.one_hot": ("学生模型的预测接近独热（平均最大概率 {sharp:.3f}），而目标是软标签：硬标签损失"
-                    "（在类别下标上算交叉熵，如原文的稀疏（sparse）交叉熵损失）会把输出推向独热；"
+                    "（在类别下标上算交叉熵，如原文的稀疏（sparse）交叉熵损失）会把输出推向独热，给 F.kl_div 传概率"
+                    "而不是对数概率（F.log_softmax）也一样；"
                     "应针对完整的 teacher_probs 最小化软标签损失"),
     "fit.far": ("训练后 softmax(student(inputs)) 与 teacher_probs 最多相差 {err:.3f}（允许 0.05）："
-                "最小化软标签损失，如 KL(teacher_probs || softmax(student(inputs)))"),
+                "最小化软标签损失，如 KL(teacher_probs || softmax(student(inputs)))。常见原因：每一步没有调用 "
+                "optimizer.zero_grad()（梯度一直累加），或给 F.kl_div 传了概率，而它要的是对数概率（F.log_softmax）"),
+    "fit.no_zero_grad": ("梯度在各步之间累加：每一步在 loss.backward() 之前调用 optimizer.zero_grad()"
+                         "（训练后 softmax(student(inputs)) 与 teacher_probs 最多相差 {err:.3f}）"),
+    "fit.kl_div_probs": ("F.kl_div 的第一个参数应是对数概率：传 F.log_softmax(logits, -1)，不要传 softmax 概率"
+                         "（训练后 softmax(student(inputs)) 与 teacher_probs 最多相差 {err:.3f}）"),
     # --- the final student ------------------------------------------------------------------------
     "final.epochs": "EPOCHS = {epochs}：要在 {max_epochs} 轮之内达到目标",
     "final.fix_first": "先修好 {name}：它的 {part!r} 检查没通过：{message}",
@@ -193,11 +206,17 @@ MESSAGES_ZH: dict[str, str] = {
     "final.epoch_calls": "epochs={epochs} 时 distil_student 调用了 {calls} 次你的 distill_one_epoch：每轮调用一次",
     "final.below_target": ("训练 {epochs} 轮后测试集准确率 {acc:.4f} 低于目标 {target}：训练更多轮"
                            "（最多 {max_epochs} 轮），或检查 T、alpha 和学习率"),
+    "final.below_target_at_max": ("训练 {epochs} 轮（允许的最多轮数）后测试集准确率 {acc:.4f} 仍低于目标 {target}："
+                                  "再多训练也不行；请检查 T、alpha 和学习率"),
+    "final.other_data": ("distil_student 用了 {rows} 张不在所给 loader 的 {n} 张图像之中的图像来训练{loaded}："
+                         "学生模型只能从这些图像（迁移集）和教师模型对它们给出的软标签中学习"
+                         "（不能用其他数据划分，也不能改动或添加图像）。评估请放在 torch.no_grad() 下。"),
+    "final.other_data.loaded": "（它调用了 {call}）",
     "final.ok": "测试集准确率 {acc:.4f}（目标 {target}），用你的 distill_one_epoch 训练了 {epochs} 轮",
     # --- any check: a student function that does not return (rules.HANG_SECONDS) -------------------
     "hang.first": ("你的 {name} 在 {seconds:g} 秒内没有返回；是死循环吗？评分程序已停止它，"
                    "之后每个调用它的检查都会立即失败。"),
     "hang.again": ("你的 {name} 在 {seconds:g} 秒内没有返回；是死循环吗？（之前的检查已停止它："
-                   "修好后重新运行它的单元格。）"),
+                   "修好 {name}，重新运行定义 {name} 的单元格，再运行这个单元格。）"),
     "hang.calls": "你的 {name} 在 {seconds:g} 秒内没有返回；是死循环吗？{caller} 调用了它：先修好 {name}。",
 }

@@ -16,7 +16,7 @@ from .protocol import build, decode
 from .reference import load_reference
 
 __all__ = ["softmax_variants", "soft_ce_variants", "kd_kl_variants", "distillation_variants", "LOOP_VARIANTS",
-           "distill_reference"]
+           "distill_reference", "FIT_VARIANTS", "fit_reference"]
 
 ls, sm = F.log_softmax, F.softmax
 
@@ -100,6 +100,11 @@ def distillation_variants():
         ("dl.no_soft", lambda s, t, y, T, a: (1 - a) * _ce(s, y)),
         ("dl.unweighted", lambda s, t, y, T, a: kd(s, t, T) + _ce(s, y)),
         ("dl.teacher_labels", lambda s, t, y, T, a: a * kd(s, t, T) + (1 - a) * _ce(s, t.argmax(-1))),
+        # the soft term as a cross-entropy against the teacher's argmax (a hard label), with or without T and T²
+        ("dl.teacher_argmax", lambda s, t, y, T, a: a * T * T * _ce(s, t.argmax(-1), T) + (1 - a) * _ce(s, y)),
+        ("dl.teacher_argmax", lambda s, t, y, T, a: a * _ce(s, t.argmax(-1), T) + (1 - a) * _ce(s, y)),
+        ("dl.teacher_argmax", lambda s, t, y, T, a: a * _ce(s, t.argmax(-1)) + (1 - a) * _ce(s, y)),
+        ("dl.teacher_argmax", lambda s, t, y, T, a: a * T * T * _ce(s, t.argmax(-1)) + (1 - a) * _ce(s, y)),
         ("dl.reversed", lambda s, t, y, T, a: a * kd(t, s, T) + (1 - a) * _ce(s, y)),
     ]
 
@@ -145,3 +150,24 @@ def distill_reference(setup: dict, variant: str = "correct"):
         opt.step()
         losses.append(loss.item())
     return losses, [p.detach().tolist() for p in student.parameters()]
+
+
+# ----- fit_soft_targets ------------------------------------------------------------------------------
+#: fit_soft_targets' known mistakes, in the order they are tried; each is ``fit.<name>`` in the messages.
+FIT_VARIANTS = ("no_zero_grad", "kl_div_probs")
+
+
+def fit_reference(setup: dict, variant: str = "correct") -> list:
+    """The weights after the notebook's hinted loop (SGD at ``lr``, ``steps`` steps of KL), or one known mistake:
+    ``no_zero_grad`` (the gradients add up), ``kl_div_probs`` (F.kl_div given probabilities, not log-probabilities)."""
+    m = build(setup["student_spec"], setup["student_state"], seed=0)
+    X, P = decode(setup["inputs"]), decode(setup["teacher_probs"])
+    opt = torch.optim.SGD(m.parameters(), lr=setup["lr"])
+    for _ in range(setup["steps"]):
+        if variant != "no_zero_grad":
+            opt.zero_grad()
+        logits = m(X)
+        q = sm(logits, -1) if variant == "kl_div_probs" else ls(logits, -1)
+        F.kl_div(q, P, reduction="batchmean").backward()
+        opt.step()
+    return [p.detach().tolist() for p in m.parameters()]

@@ -18,9 +18,16 @@
 * **Citations as list items.** docutils puts each citation (``role="doc-biblioentry"``, a role
   DPUB-ARIA 1.1 deprecated) inside ``role="list"``, which ARIA allows only list items in
   (axe-core: aria-required-children, critical); they become ``role="listitem"``.
-* **The PDF in the navigation.** ``make pdf`` writes ``_build/pdf/book.pdf`` and copies it to
-  the site root; a sidebar template links it from every page (``kd_pdf_link``: its address
-  relative to the site root, text and label; the Chinese edition links the English PDF).
+* **The PDF in the navigation.** ``make pdf`` writes ``_build/pdf/book.pdf`` (and the Chinese
+  ``book_zh.pdf``), then runs ``make book``. When the edition's PDF exists (``kd_pdf_link.pdf``,
+  relative to the book's folder), a sidebar template links it from every page and the build
+  copies it to the site (``kd_pdf_link.href``, relative to the site root); when it does not (a
+  plain ``make book`` on a fresh clone), no page links it. Whether it exists is a configuration
+  value (``kd_pdf_available``), so a PDF appearing or disappearing re-renders every page.
+* **The issue button names the page's source.** sphinx-book-theme's "open issue" link says
+  ``Issue on page /book/intro.html`` in both editions; it is rewritten to name the page's own
+  path in the site (``/zh/book/intro.html``), its address and its source file in the repository
+  (``zh/book/intro.md`` for a Chinese page, from ``repository.path_to_book``).
 
 Configuration (``sphinx.config``): ``kd_exercises_dir`` (the released notebooks, relative to
 the book's folder; default ``exercises``) and ``kd_pdf_link``; the Chinese edition sets both in
@@ -126,18 +133,67 @@ def _citations_as_list_items(app, pagename, templatename, context, doctree) -> N
         context["body"] = context["body"].replace('role="doc-biblioentry"', 'role="listitem"')
 
 
-PDF_LINK = {"href": "book.pdf", "text": "The whole book (PDF)", "label": "Download the book"}
+PDF_LINK = {"href": "book.pdf", "pdf": "_build/pdf/book.pdf", "text": "The whole book (PDF)",
+            "label": "Download the book"}
+
+
+def _pdf_source(app_or_config, srcdir) -> Path:
+    link = {**PDF_LINK, **(app_or_config.kd_pdf_link or {})}
+    return (Path(srcdir) / link["pdf"]).resolve()
+
+
+def _pdf_available(app, config) -> None:
+    # A configuration value of the html category: when it changes, Sphinx writes every page again.
+    config.kd_pdf_available = _pdf_source(config, app.srcdir).is_file()
 
 
 def _pdf_link(app, pagename, templatename, context, doctree) -> None:
+    if not app.config.kd_pdf_available:
+        context["kd_pdf_link"] = None
+        return
     link = {**PDF_LINK, **(app.config.kd_pdf_link or {})}
     context["kd_pdf_link"] = {**link, "href": context["pathto"](link["href"], 1)}
+
+
+def _copy_pdf(app, exception) -> None:
+    if exception is not None or app.builder.format != "html" or not app.config.kd_pdf_available:
+        return
+    import shutil
+
+    src = _pdf_source(app.config, app.srcdir)
+    dest = Path(app.outdir) / {**PDF_LINK, **(app.config.kd_pdf_link or {})}["href"]
+    if src.is_file() and (not dest.exists() or dest.read_bytes() != src.read_bytes()):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
+
+
+def _issue_button(app, pagename, templatename, context, doctree) -> None:
+    """The theme's "open issue" link names the page's address and its source file in the repository."""
+    from urllib.parse import quote
+
+    theme = app.config.html_theme_options
+    book = (theme.get("path_to_docs") or "").strip("/")  # "zh" for the Chinese edition
+    prefix = f"{book}/" if book else ""
+    source = f"{prefix}{pagename}{context.get('page_source_suffix') or '.md'}"
+    # the theme's title, with the page's path in the site (/zh/book/intro.html for a Chinese page)
+    title = f"Issue%20on%20page%20%2F{prefix}{pagename}.html"
+    body = quote(f"Page: {app.config.html_baseurl}{pagename}.html\nSource file: {source}\n\n"
+                 "Your issue content here.", safe="/:")
+    for button in context.get("header_buttons", []):
+        for b in [button, *button.get("buttons", [])]:
+            if b.get("label") == "source-issues-button":
+                b["url"] = f"{theme.get('repository_url', '').rstrip('/')}/issues/new?title={title}&body={body}"
 
 
 def setup(app):
     app.add_config_value("kd_exercises_dir", "exercises", "env", types=[str])
     app.add_config_value("kd_pdf_link", {}, "html", types=[dict])
+    app.add_config_value("kd_pdf_available", False, "html", types=[bool])
+    app.connect("config-inited", _pdf_available)
     app.connect("html-page-context", _pdf_link)
+    app.connect("build-finished", _copy_pdf)
+    # After sphinx-book-theme has made its header buttons (priority 500).
+    app.connect("html-page-context", _issue_button, priority=800)
     app.connect("config-inited", _home_substitutions, priority=900)
     app.connect("builder-inited", _assignments_zip)
     # Before sphinx-book-theme's launch buttons (priority 500) copy the notebook to _sources/.

@@ -76,6 +76,7 @@ def test_course_commands_work_on_the_course_given(installed):
     assert proc.returncode != 0 and "is not a course directory" in proc.stderr, proc.stderr
 
 
+@pytest.mark.full
 def test_grade_demo_runs_on_the_course_given(installed):
     """The whole demo (generate, autograde, feedback of a dozen students) from the installed copy."""
     proc = kdcourse(installed, "grade-demo", "--course", str(installed["course"]))

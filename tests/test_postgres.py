@@ -47,6 +47,14 @@ def pg_course(pg, tmp_path_factory):
     """A course whose gradebook is the PostgreSQL database, with four `losses` submissions."""
     root = course.make_course(tmp_path_factory.mktemp("pgcourse"))
     course.nbgrader("generate_assignment", "losses", "--force", f"--CourseDirectory.db_url={pg.url}", cwd=root)
+    from datetime import datetime
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(pg.url) as gb:  # autograde --db-url refuses a gradebook without a roster or a due date
+        for student in CLASS:
+            gb.update_or_create_student(student)
+        gb.update_or_create_assignment("losses", duedate=datetime(2030, 1, 1))
     for sub in cat.catalogue():
         if sub.assignment == "losses" and sub.student in CLASS:
             cat.write(sub, root)

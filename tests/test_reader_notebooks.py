@@ -165,3 +165,18 @@ def test_binder_fetches_the_readers_notebooks_or_converts_the_page(tmp_path, mon
     converted = json.loads((zh / "a.reader.ipynb").read_text())  # the site has no zh/: converted
     assert any("print(1)" in "".join(c["source"]) for c in converted["cells"] if c["cell_type"] == "code")
     assert not (en / "prose.reader.ipynb").exists(), "a page without code has no notebook"
+
+
+def test_a_figure_shown_before_the_cell_that_draws_it_moves_below_that_cell():
+    """The web page may show a glued figure above the cell that glues it; a notebook run in order cannot."""
+    import nbformat
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "book" / "_static" / "_ext"))
+    import kd_notebooks
+
+    shown = nbformat.v4.new_code_cell('display(GLUED["fig_main"])', metadata={"tags": ["reader-display", "reader-figure"]})
+    caption, text = nbformat.v4.new_markdown_cell("*Figure 1.* caption"), nbformat.v4.new_markdown_cell("text")
+    draws = nbformat.v4.new_code_cell('fig = plot()\nglue("fig_main", fig, display=False)')
+    out = kd_notebooks._after_their_glue([text, shown, caption, text, draws, text])
+    assert [c.source for c in out] == ["text", "text", draws.source, shown.source, caption.source, "text"]
+    assert kd_notebooks._after_their_glue([draws, shown, caption]) == [draws, shown, caption]  # already in order

@@ -48,6 +48,33 @@ WORDS = {
            "glue": "# 本书把 glue() 的值填进正文；这里把它们存入 GLUED（图在下文显示）"},
 }
 GLUE_IMPORT = re.compile(r"^from myst_nb import glue\s*$", re.M)
+DISPLAYED = re.compile(r'^display\(GLUED\["(?P<key>[^"]+)"\]\)$')
+
+
+def _after_their_glue(cells: list) -> list:
+    """Move each added ``display(GLUED[key])`` cell (and the caption after a figure) below the code cell that
+    glues ``key`` when that cell comes later in the page: the web page may show a value before the cell that
+    computes it, but a notebook run afresh executes in order."""
+    def glues(cell, key: str) -> bool:
+        return (cell.cell_type == "code" and "reader-display" not in cell.metadata.get("tags", [])
+                and re.search(rf"""glue\(\s*["']{re.escape(key)}["']""", cell.source) is not None)
+
+    out = list(cells)
+    i = 0
+    while i < len(out):
+        cell = out[i]
+        m = DISPLAYED.match(cell.source) if cell.cell_type == "code" else None
+        if m and "reader-display" in cell.metadata.get("tags", []) and not any(glues(c, m["key"]) for c in out[:i]):
+            later = next((j for j in range(i + 1, len(out)) if glues(out[j], m["key"])), None)
+            if later is not None:
+                n = 2 if "reader-figure" in cell.metadata.get("tags", []) and i + 1 < len(out) \
+                    and out[i + 1].cell_type == "markdown" else 1
+                moved, out[i:i + n] = out[i:i + n], []
+                later -= n
+                out[later + 1:later + 1] = moved
+                continue  # the cell now at i has not been looked at
+        i += 1
+    return out
 # another import that binds glue (``from kdutils.book import glue, welch``): the reader's glue follows it
 OTHER_GLUE_IMPORT = re.compile(r"^(from\s+(?!myst_nb\b)[\w.]+\s+import\s+[^\n]*\bglue\b[^\n]*)$", re.M)
 # A role, or an inline code span (kept as it is); the leftmost match wins, so a role's own
@@ -340,6 +367,7 @@ class ReaderNotebook:
                 cells.append(new)
             else:
                 cells.append(cell)
+        cells = _after_their_glue(cells)
         if self.cited:
             refs = "\n".join(f"- {self.bib.reference(k)}" for k in self.cited)
             cells.append(nbformat.v4.new_markdown_cell(f"## {words['references']}\n\n{refs}"))

@@ -196,7 +196,9 @@ _OVERFLOWING = r"""() => {
     // MathJax sizes inline math from the surrounding font's metrics, and in Chinese text its box
     // can be a few pixels narrower than its glyphs: up to 6 px (1.6 mm of the 16 mm margin) is
     // still on the paper, more is reported
-    const beyond = r.right > right + 6;
+    // a run of blanks in wrapped code (Pygments' span.w) hangs past the margin at a line break and draws nothing
+    const blank = !el.children.length && !el.textContent.trim();
+    const beyond = r.right > right + 6 && !blank;
     if (clips || beyond) {
       const inner = clips && el.querySelector('*') && [...el.querySelectorAll('*')].some(
         c => getComputedStyle(c).display !== 'inline' && getComputedStyle(c).overflowX !== 'visible' && c.scrollWidth > c.clientWidth + 1);
